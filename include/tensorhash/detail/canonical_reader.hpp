@@ -1,0 +1,81 @@
+/**
+ * @file detail/canonical_reader.hpp
+ * @brief Host-side producer of a view's canonical bytes, piece by piece, without a full copy.
+ */
+#pragma once
+
+#include <tensorhash/canonical.hpp>
+#include <tensorhash/config.hpp>
+#include <tensorhash/detail/strided.hpp>
+#include <tensorhash/view.hpp>
+
+#include <cstdint>
+#include <vector>
+
+TENSORHASH_NAMESPACE_BEGIN
+namespace detail {
+
+/// Per-thread staging buffers for gathered (raw) and converted (canonical) elements.
+struct staging {
+  static constexpr std::uint64_t piece_elems = 8192;
+  std::vector<std::uint8_t> raw = std::vector<std::uint8_t>(piece_elems * 8);
+  std::vector<std::uint8_t> out = std::vector<std::uint8_t>(piece_elems * 8);
+};
+
+/**
+ * @brief Canonical bytes of one view under policy `Canon`.
+ *
+ * A dense view whose canonical dtype is its stored dtype is read in place; any other view is
+ * gathered into `staging` and converted there, `staging::piece_elems` elements at a time.
+ */
+template <class Canon>
+class canonical_reader {
+ public:
+  explicit canonical_reader(const tensor_view& v)
+      : view_(v),
+        layout_(collapse(v)),
+        in_bytes_(size_of(v.dtype())),
+        out_bytes_(size_of(Canon::target(v.dtype()))),
+        converts_(Canon::target(v.dtype()) != v.dtype()) {}
+
+  /// Bytes per canonical element.
+  std::uint32_t element_bytes() const noexcept { return out_bytes_; }
+  /// Total canonical bytes.
+  std::uint64_t size() const noexcept { return view_.numel() * out_bytes_; }
+
+  /// Calls `sink(const uint8_t*, uint64_t)` with the canonical bytes of elements
+  /// `[first, first + count)` in order.
+  template <class Sink>
+  void read(std::uint64_t first, std::uint64_t count, staging& buf, Sink&& sink) const {
+    const auto* base = static_cast<const std::uint8_t*>(view_.data());
+    if (!converts_ && layout_.dense(in_bytes_)) {
+      sink(base + first * in_bytes_, count * in_bytes_);
+      return;
+    }
+    while (count > 0) {
+      const std::uint64_t n = count < staging::piece_elems ? count : staging::piece_elems;
+      gather(layout_, base, in_bytes_, first, n, buf.raw.data());
+      if (converts_) {
+        const dtype stored = view_.dtype();
+        for (std::uint64_t i = 0; i < n; ++i) {
+          Canon::convert(stored, buf.raw.data() + i * in_bytes_, buf.out.data() + i * out_bytes_);
+        }
+        sink(buf.out.data(), n * out_bytes_);
+      } else {
+        sink(buf.raw.data(), n * in_bytes_);
+      }
+      first += n;
+      count -= n;
+    }
+  }
+
+ private:
+  tensor_view view_;
+  byte_layout layout_;
+  std::uint32_t in_bytes_;
+  std::uint32_t out_bytes_;
+  bool converts_;
+};
+
+}  // namespace detail
+TENSORHASH_NAMESPACE_END

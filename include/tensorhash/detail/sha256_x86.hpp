@@ -1,0 +1,106 @@
+/**
+ * @file detail/sha256_x86.hpp
+ * @brief SHA-256 compression with the x86 SHA extensions (SHA-NI), selected at run time by cpuid.
+ *
+ * Host-only. The functions carry their own target attributes, so no `-msha` flag is needed and
+ * the rest of the program keeps its baseline ISA; they are only called when cpuid reports
+ * SHA, SSSE3 and SSE4.1.
+ */
+#pragma once
+
+#include <tensorhash/config.hpp>
+#include <tensorhash/detail/sha256_core.hpp>
+
+#if !TENSORHASH_DEVICE_PASS && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define TENSORHASH_HAS_SHA_NI 1
+#include <cpuid.h>
+#include <immintrin.h>
+#else
+#define TENSORHASH_HAS_SHA_NI 0
+#endif
+
+#include <cstdint>
+
+TENSORHASH_NAMESPACE_BEGIN
+namespace detail {
+
+#if TENSORHASH_HAS_SHA_NI
+
+/// @return true when this CPU executes SHA-NI (cpuid leaf 7 EBX bit 29) with SSSE3 and SSE4.1
+inline bool cpu_has_sha_ni() noexcept {
+  static const bool has = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
+      return false;
+    }
+    const bool ssse3 = (ecx >> 9) & 1u;
+    const bool sse41 = (ecx >> 19) & 1u;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
+      return false;
+    }
+    const bool sha = (ebx >> 29) & 1u;
+    return ssse3 && sse41 && sha;
+  }();
+  return has;
+}
+
+/**
+ * @brief Compresses `nblocks` 64-byte blocks with SHA-NI (Intel SHA extensions).
+ *
+ * The state is held as the ABEF / CDGH register pair that SHA256RNDS2 expects; the message
+ * schedule for quad g >= 4 is msg2(msg1(W[g-4], W[g-3]) + alignr(W[g-1], W[g-2]), W[g-1]).
+ */
+__attribute__((target("sha,ssse3,sse4.1"))) inline void sha256_compress_shani(
+    sha256_state& st, const std::uint8_t* blocks, std::uint64_t nblocks) noexcept {
+  const __m128i byteswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+  __m128i tmp = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&st.h[0]));     // DCBA
+  __m128i state1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&st.h[4]));  // HGFE
+  tmp = _mm_shuffle_epi32(tmp, 0xB1);                                            // CDAB
+  state1 = _mm_shuffle_epi32(state1, 0x1B);                                      // EFGH
+  __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);                              // ABEF
+  state1 = _mm_blend_epi16(state1, tmp, 0xF0);                                   // CDGH
+
+  for (std::uint64_t n = 0; n < nblocks; ++n, blocks += 64) {
+    const __m128i abef_save = state0;
+    const __m128i cdgh_save = state1;
+    __m128i w[4];
+#pragma GCC unroll 16
+    for (int g = 0; g < 16; ++g) {
+      if (g < 4) {
+        w[g] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + 16 * g)),
+                                byteswap);
+      } else {
+        const __m128i s0 = _mm_sha256msg1_epu32(w[g % 4], w[(g + 1) % 4]);
+        const __m128i t7 = _mm_alignr_epi8(w[(g + 3) % 4], w[(g + 2) % 4], 4);
+        w[g % 4] = _mm_sha256msg2_epu32(_mm_add_epi32(s0, t7), w[(g + 3) % 4]);
+      }
+      const __m128i k = _mm_set_epi32(
+          static_cast<int>(sha256_k(4 * g + 3)), static_cast<int>(sha256_k(4 * g + 2)),
+          static_cast<int>(sha256_k(4 * g + 1)), static_cast<int>(sha256_k(4 * g)));
+      __m128i msg = _mm_add_epi32(w[g % 4], k);
+      state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
+      msg = _mm_shuffle_epi32(msg, 0x0E);
+      state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
+    }
+    state0 = _mm_add_epi32(state0, abef_save);
+    state1 = _mm_add_epi32(state1, cdgh_save);
+  }
+
+  tmp = _mm_shuffle_epi32(state0, 0x1B);        // FEBA
+  state1 = _mm_shuffle_epi32(state1, 0xB1);     // DCHG
+  state0 = _mm_blend_epi16(tmp, state1, 0xF0);  // DCBA
+  state1 = _mm_alignr_epi8(state1, tmp, 8);     // HGFE
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&st.h[0]), state0);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&st.h[4]), state1);
+}
+
+#else
+
+inline bool cpu_has_sha_ni() noexcept {
+  return false;
+}
+
+#endif
+
+}  // namespace detail
+TENSORHASH_NAMESPACE_END

@@ -1,0 +1,113 @@
+/**
+ * @file detail/strided.hpp
+ * @brief Byte-stride layouts with merged dimensions, and the host gather of canonical elements.
+ */
+#pragma once
+
+#include <tensorhash/config.hpp>
+#include <tensorhash/view.hpp>
+
+#include <cstdint>
+#include <cstring>
+
+TENSORHASH_NAMESPACE_BEGIN
+namespace detail {
+
+/// A view's layout in bytes with size-1 dimensions dropped and mergeable neighbours merged.
+struct byte_layout {
+  int rank = 0;  ///< 0 means a single element
+  std::int64_t shape[max_rank] = {};
+  std::int64_t stride[max_rank] = {};  ///< in bytes
+
+  /// True when the elements are dense in row-major order.
+  TENSORHASH_HD bool dense(std::uint32_t elem_bytes) const noexcept {
+    return rank == 0 || (rank == 1 && stride[0] == static_cast<std::int64_t>(elem_bytes));
+  }
+};
+
+/// @return the collapsed byte layout of a view with at least one element
+TENSORHASH_HD inline byte_layout collapse(const tensor_view& v) noexcept {
+  byte_layout out;
+  const std::int64_t esz = size_of(v.dtype());
+  for (int i = 0; i < v.rank(); ++i) {
+    if (v.shape(i) == 1) {
+      continue;
+    }
+    const std::int64_t stride = v.stride(i) * esz;
+    const int last = out.rank - 1;
+    if (last >= 0 && out.stride[last] == stride * v.shape(i)) {
+      out.shape[last] *= v.shape(i);
+      out.stride[last] = stride;
+    } else {
+      out.shape[out.rank] = v.shape(i);
+      out.stride[out.rank] = stride;
+      ++out.rank;
+    }
+  }
+  return out;
+}
+
+template <std::uint32_t E>
+inline void copy_run(std::uint8_t* dst, const std::uint8_t* src, std::int64_t n,
+                     std::int64_t stride) noexcept {
+  if (stride == static_cast<std::int64_t>(E)) {
+    std::memcpy(dst, src, static_cast<std::size_t>(n) * E);
+    return;
+  }
+  for (std::int64_t i = 0; i < n; ++i, dst += E, src += stride) {
+    std::memcpy(dst, src, E);
+  }
+}
+
+/**
+ * @brief Copies elements `[first, first + count)` of the row-major order of `layout` at `base`
+ *        to `out`, each `elem_bytes` wide, as stored.
+ */
+inline void gather(const byte_layout& layout, const std::uint8_t* base, std::uint32_t elem_bytes,
+                   std::uint64_t first, std::uint64_t count, std::uint8_t* out) noexcept {
+  if (layout.rank == 0) {
+    std::memcpy(out, base, elem_bytes);
+    return;
+  }
+  const int r = layout.rank;
+  std::int64_t idx[max_rank] = {};
+  const std::uint8_t* p = base;
+  for (int d = r - 1; d >= 0; --d) {
+    const auto extent = static_cast<std::uint64_t>(layout.shape[d]);
+    idx[d] = static_cast<std::int64_t>(first % extent);
+    first /= extent;
+    p += idx[d] * layout.stride[d];
+  }
+  const std::int64_t inner_stride = layout.stride[r - 1];
+  while (count > 0) {
+    const std::uint64_t room = static_cast<std::uint64_t>(layout.shape[r - 1] - idx[r - 1]);
+    const std::int64_t n = static_cast<std::int64_t>(room < count ? room : count);
+    switch (elem_bytes) {
+      case 1:
+        copy_run<1>(out, p, n, inner_stride);
+        break;
+      case 2:
+        copy_run<2>(out, p, n, inner_stride);
+        break;
+      case 4:
+        copy_run<4>(out, p, n, inner_stride);
+        break;
+      default:
+        copy_run<8>(out, p, n, inner_stride);
+        break;
+    }
+    out += static_cast<std::uint64_t>(n) * elem_bytes;
+    count -= static_cast<std::uint64_t>(n);
+    p += n * inner_stride;
+    idx[r - 1] += n;
+    for (int d = r - 1; d > 0 && idx[d] == layout.shape[d]; --d) {
+      p -= layout.shape[d] * layout.stride[d];
+      idx[d] = 0;
+      p += layout.stride[d - 1];
+      ++idx[d - 1];
+    }
+  }
+}
+
+}  // namespace detail
+TENSORHASH_NAMESPACE_END

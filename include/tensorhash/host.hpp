@@ -1,0 +1,199 @@
+/**
+ * @file host.hpp
+ * @brief CPU backend: digests of one view or many, spread over a thread pool.
+ *
+ * ```
+ * tensorhash::host_engine<tensorhash::tree> engine;            // 16 KiB chunks, all cores
+ * tensorhash::digest256 d = engine.hash(tensorhash::tensor_view(ptr, tensorhash::dtype::BF16,
+ *                                                                {4096, 4096}));
+ * std::string hex = d.to_hex();
+ * ```
+ * exact mode hashes tensors in parallel (each tensor is one sequential stream); tree mode
+ * spreads the leaves of all tensors of a batch over the pool, then reduces each tree.
+ */
+#pragma once
+
+#include <tensorhash/canonical.hpp>
+#include <tensorhash/config.hpp>
+#include <tensorhash/detail/canonical_reader.hpp>
+#include <tensorhash/detail/thread_pool.hpp>
+#include <tensorhash/error.hpp>
+#include <tensorhash/hasher.hpp>
+#include <tensorhash/merkle.hpp>
+#include <tensorhash/modes.hpp>
+#include <tensorhash/view.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+TENSORHASH_NAMESPACE_BEGIN
+
+/**
+ * @brief CPU backend for one choice of policies.
+ * @tparam Mode  `exact` or `tree`
+ * @tparam Canon canonicalisation policy (`as_stored`, `to_bf16`, `to_f32`)
+ * @tparam Hasher a model of the hasher concept (tensorhash/hasher.hpp)
+ *
+ * An engine may be used from several threads at once; their loops take turns on its pool.
+ */
+template <class Mode = tree, class Canon = as_stored, class Hasher = sha256>
+class host_engine {
+  static_assert(is_mode_v<Mode>, "tensorhash: Mode must be tensorhash::exact or tensorhash::tree");
+  static_assert(
+      is_canonicalization_v<Canon>,
+      "tensorhash: Canon must be a canonicalisation policy such as tensorhash::as_stored, "
+      "tensorhash::to_bf16 or tensorhash::to_f32 (see tensorhash/canonical.hpp)");
+  static_assert(is_hasher_v<Hasher>,
+                "tensorhash: Hasher must model the hasher concept, e.g. tensorhash::sha256 "
+                "(see tensorhash/hasher.hpp)");
+
+ public:
+  using mode_type = Mode;
+  using canonicalization_type = Canon;
+  using hasher_type = Hasher;
+  using digest_type = typename Hasher::digest_type;
+
+  /**
+   * @param mode    mode value (tree carries its chunk size)
+   * @param threads threads to use, the caller included; 0 means all hardware threads
+   */
+  explicit host_engine(Mode mode = Mode{}, unsigned threads = 0)
+      : mode_(mode),
+        pool_(threads != 0 ? threads : std::max(1u, std::thread::hardware_concurrency())) {}
+
+  /// @return the mode this engine hashes with
+  const Mode& mode() const noexcept { return mode_; }
+  /// @return the number of threads this engine hashes with
+  unsigned threads() const noexcept { return pool_.size(); }
+  /// @return the dtype whose bytes are hashed for a tensor stored as `stored`
+  static constexpr dtype canonical_dtype(dtype stored) noexcept { return Canon::target(stored); }
+
+  /**
+   * @brief Digest of one tensor (a `tensor_view` or any type with `view_traits`).
+   * @throw error wrong_memory_space when the view is not in host memory, size_overflow when its
+   *        canonical form exceeds SHA-256's message limit
+   */
+  template <class Tensor>
+  digest_type hash(const Tensor& tensor) {
+    const tensor_view v = make_view(tensor);
+    digest_type out{};
+    hash(&v, 1, &out);
+    return out;
+  }
+
+  /// @brief Digests of `views[0..count)` into `out[0..count)`; nothing is written on error.
+  void hash(const tensor_view* views, std::size_t count, digest_type* out) {
+    if (count != 0 && (views == nullptr || out == nullptr)) {
+      throw error(errc::null_data, "views or out is null with a non-zero count");
+    }
+    std::vector<detail::canonical_reader<Canon>> readers;
+    readers.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      readers.emplace_back(checked(views[i], i));
+    }
+    if constexpr (std::is_same_v<Mode, exact>) {
+      hash_exact(readers, out);
+    } else {
+      hash_tree(readers, out);
+    }
+  }
+
+  /// @return digests of every view, in order
+  std::vector<digest_type> hash(const std::vector<tensor_view>& views) {
+    std::vector<digest_type> out(views.size());
+    hash(views.data(), views.size(), out.data());
+    return out;
+  }
+
+ private:
+  static tensor_view checked(const tensor_view& v, std::size_t index) {
+    if (v.location().space != memory_space::host) {
+      throw error(errc::wrong_memory_space,
+                  "view " + std::to_string(index) + " is in CUDA memory of device " +
+                      std::to_string(v.location().device) +
+                      "; the host backend reads host memory only (use the device backend)");
+    }
+    std::uint64_t bytes = 0;
+    if (__builtin_mul_overflow(v.numel(), std::uint64_t{size_of(Canon::target(v.dtype()))},
+                               &bytes) ||
+        bytes > max_message_bytes) {
+      throw error(errc::size_overflow, "view " + std::to_string(index) +
+                                           ": canonical byte size exceeds SHA-256's 2^61-1 limit");
+    }
+    return v;
+  }
+
+  void hash_exact(const std::vector<detail::canonical_reader<Canon>>& readers, digest_type* out) {
+    std::vector<digest_type> result(readers.size());
+    pool_.parallel_for(readers.size(), 1, [&](std::uint64_t b, std::uint64_t e) {
+      detail::staging buf;
+      for (std::uint64_t i = b; i < e; ++i) {
+        hash_stream<Hasher> s;
+        const auto& r = readers[i];
+        r.read(0, r.size() / r.element_bytes(), buf,
+               [&](const std::uint8_t* p, std::uint64_t n) { s.update(p, n); });
+        result[i] = s.finalize();
+      }
+    });
+    std::copy(result.begin(), result.end(), out);
+  }
+
+  void hash_tree(const std::vector<detail::canonical_reader<Canon>>& readers, digest_type* out) {
+    const std::uint64_t chunk = mode_.chunk_bytes();
+    // first_leaf[i] is the index of tensor i's first leaf in one array for the whole batch.
+    std::vector<std::uint64_t> first_leaf(readers.size() + 1, 0);
+    for (std::size_t i = 0; i < readers.size(); ++i) {
+      first_leaf[i + 1] = first_leaf[i] + mode_.leaf_count(readers[i].size());
+    }
+    std::vector<digest_type> leaves(first_leaf.back());
+    // Pieces of about 1 MiB of input keep every thread busy without fine-grained contention.
+    const std::uint64_t grain = std::max<std::uint64_t>(1, (std::uint64_t{1} << 20) / chunk);
+    pool_.parallel_for(leaves.size(), grain, [&](std::uint64_t b, std::uint64_t e) {
+      detail::staging buf;
+      std::size_t t = static_cast<std::size_t>(
+          std::upper_bound(first_leaf.begin(), first_leaf.end(), b) - first_leaf.begin() - 1);
+      for (std::uint64_t leaf = b; leaf < e; ++leaf) {
+        while (first_leaf[t + 1] <= leaf) {
+          ++t;
+        }
+        const auto& r = readers[t];
+        const std::uint64_t offset = (leaf - first_leaf[t]) * chunk;
+        const std::uint64_t bytes = std::min(chunk, r.size() - offset);
+        hash_stream<Hasher> s;
+        s.update(&merkle_leaf_prefix, 1);
+        r.read(offset / r.element_bytes(), bytes / r.element_bytes(), buf,
+               [&](const std::uint8_t* p, std::uint64_t n) { s.update(p, n); });
+        leaves[leaf] = s.finalize();
+      }
+    });
+    std::vector<digest_type> roots(readers.size());
+    pool_.parallel_for(readers.size(), 1, [&](std::uint64_t b, std::uint64_t e) {
+      for (std::uint64_t i = b; i < e; ++i) {
+        roots[i] = merkle_root_in_place<Hasher>(leaves.data() + first_leaf[i],
+                                                first_leaf[i + 1] - first_leaf[i]);
+      }
+    });
+    std::copy(roots.begin(), roots.end(), out);
+  }
+
+  Mode mode_;
+  detail::thread_pool pool_;
+};
+
+/**
+ * @brief Digest of one tensor on the calling thread alone.
+ * @code
+ * auto d = tensorhash::host_hash<tensorhash::exact>(view);           // == hashlib
+ * auto t = tensorhash::host_hash(view, tensorhash::tree(1 << 20));   // 1 MiB leaves
+ * @endcode
+ */
+template <class Mode = tree, class Canon = as_stored, class Hasher = sha256, class Tensor>
+typename Hasher::digest_type host_hash(const Tensor& tensor, Mode mode = Mode{}) {
+  return host_engine<Mode, Canon, Hasher>(mode, 1).hash(tensor);
+}
+
+TENSORHASH_NAMESPACE_END

@@ -1,0 +1,197 @@
+"""Reference implementation of the tensorhash digest format (docs/format.md).
+
+Standard library only (hashlib, struct, math): a trainer without a GPU, or without tensorhash,
+reproduces every digest from this file. It is written for clarity, not speed, and on purpose
+independently of the C++ code: the Merkle root uses RFC 6962's recursive split, float
+conversions use `struct` where Python's C runtime does them, and rounding to BF16 compares
+distances instead of adding a bias.
+
+    from tensorhash_ref import digest
+    digest(raw_bytes, "BF16", shape=(4096, 4096))                       # tree, 16 KiB chunks
+    digest(raw_bytes, "F32", shape=(3, 5), mode="exact", canon="BF16")  # == hashlib of BF16 bytes
+"""
+
+import hashlib
+import itertools
+import math
+import struct
+
+DTYPE_SIZES = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1,
+    "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
+}
+FLOATING = {"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"}
+DEFAULT_CHUNK_BYTES = 16384
+MIN_CHUNK_BYTES = 1 << 10
+MAX_CHUNK_BYTES = 1 << 24
+
+
+# ---------------------------------------------------------------------------------------------
+# Canonical bytes (format.md §3)
+
+def canonical_elements(buf, dtype, shape, strides=None, offset=0):
+    """Yields the stored bytes of each element in row-major order of `shape`.
+
+    `strides` and `offset` are in elements (None: row-major contiguous); `buf` holds the storage.
+    """
+    size = DTYPE_SIZES[dtype]
+    shape = tuple(shape)
+    if strides is None:
+        strides, acc = [], 1
+        for extent in reversed(shape):
+            strides.insert(0, acc)
+            acc *= extent
+    for index in itertools.product(*(range(n) for n in shape)):
+        pos = offset + sum(i * s for i, s in zip(index, strides))
+        if pos < 0 or (pos + 1) * size > len(buf):
+            raise ValueError("view addresses element %d outside the buffer" % pos)
+        yield bytes(buf[pos * size:(pos + 1) * size])
+
+
+# ---------------------------------------------------------------------------------------------
+# Float conversions (format.md §4)
+
+def _f32_bits(value):
+    """F32 bits of a finite double, rounded to nearest even; overflow gives infinity."""
+    try:
+        return struct.unpack("<I", struct.pack("<f", value))[0]
+    except OverflowError:
+        return 0xFF800000 if value < 0 else 0x7F800000
+
+
+def _f32_value(bits):
+    return struct.unpack("<f", struct.pack("<I", bits))[0]
+
+
+def f64_to_f32_bits(bits):
+    sign = (bits >> 32) & 0x80000000
+    if (bits >> 52) & 0x7FF == 0x7FF and bits & ((1 << 52) - 1):
+        return sign | 0x7FC00000 | ((bits & ((1 << 52) - 1)) >> 29)
+    return _f32_bits(struct.unpack("<d", struct.pack("<Q", bits))[0])
+
+
+def f16_to_f32_bits(bits):
+    sign = (bits & 0x8000) << 16
+    if (bits >> 10) & 0x1F == 0x1F and bits & 0x3FF:
+        return sign | 0x7FC00000 | ((bits & 0x3FF) << 13)
+    return _f32_bits(struct.unpack("<e", struct.pack("<H", bits))[0])
+
+
+def f8e5m2_to_f32_bits(bits):
+    return f16_to_f32_bits(bits << 8)
+
+
+def f8e4m3_to_f32_bits(bits):
+    sign = (bits & 0x80) << 24
+    exp, mant = (bits >> 3) & 0xF, bits & 0x7
+    if exp == 0xF and mant == 0x7:
+        return sign | 0x7FF00000
+    value = math.ldexp(mant, -9) if exp == 0 else math.ldexp(8 + mant, exp - 10)
+    return sign | _f32_bits(value)
+
+
+def bf16_to_f32_bits(bits):
+    return bits << 16
+
+
+def f32_to_bf16_bits(bits):
+    """Nearest BF16, ties to even; every NaN becomes 0x7FC0."""
+    if bits & 0x7FFFFFFF > 0x7F800000:
+        return 0x7FC0
+    sign, magnitude = bits & 0x80000000, bits & 0x7FFFFFFF
+    low = magnitude >> 16
+    if magnitude == low << 16:
+        return (sign >> 16) | low
+    value = _f32_value(magnitude)
+    below = _f32_value(low << 16)
+    above = math.ldexp(1.0, 128) if low + 1 == 0x7F80 else _f32_value((low + 1) << 16)
+    if value - below < above - value or (value - below == above - value and low % 2 == 0):
+        chosen = low
+    else:
+        chosen = low + 1
+    return (sign >> 16) | chosen
+
+
+_TO_F32 = {
+    "F64": f64_to_f32_bits, "F16": f16_to_f32_bits, "BF16": bf16_to_f32_bits,
+    "F8_E4M3": f8e4m3_to_f32_bits, "F8_E5M2": f8e5m2_to_f32_bits, "F32": lambda b: b,
+}
+
+
+def canonical_dtype(dtype, canon):
+    """The dtype whose bytes are hashed: `canon` (None, "BF16", "F32") for floating dtypes."""
+    if canon is None or dtype not in FLOATING:
+        return dtype
+    return canon
+
+
+def convert_element(raw, dtype, canon):
+    """Canonical bytes of one element stored as `raw` (little-endian)."""
+    target = canonical_dtype(dtype, canon)
+    if target == dtype:
+        return raw
+    bits = int.from_bytes(raw, "little")
+    f32 = _TO_F32[dtype](bits)
+    if target == "F32":
+        return f32.to_bytes(4, "little")
+    return f32_to_bf16_bits(f32).to_bytes(2, "little")
+
+
+def canonical_bytes(buf, dtype, shape, strides=None, offset=0, canon=None):
+    """The message a tensor's digest is computed over (format.md §3–4)."""
+    if dtype not in DTYPE_SIZES:
+        raise ValueError("unknown dtype %r" % (dtype,))
+    if canon not in (None, "BF16", "F32"):
+        raise ValueError("unknown canonical dtype %r" % (canon,))
+    return b"".join(convert_element(e, dtype, canon)
+                    for e in canonical_elements(buf, dtype, shape, strides, offset))
+
+
+# ---------------------------------------------------------------------------------------------
+# Modes (format.md §5)
+
+def leaf_hash(chunk):
+    return hashlib.sha256(b"\x00" + chunk).digest()
+
+
+def node_hash(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle_root(leaf_hashes):
+    """RFC 6962 §2.1 MTH over already hashed leaves, by the recursive split."""
+    n = len(leaf_hashes)
+    if n == 0:
+        return hashlib.sha256(b"").digest()
+    if n == 1:
+        return leaf_hashes[0]
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return node_hash(merkle_root(leaf_hashes[:k]), merkle_root(leaf_hashes[k:]))
+
+
+def tree_digest(message, chunk_bytes=DEFAULT_CHUNK_BYTES):
+    """Lowercase hex tree digest of `message` cut into `chunk_bytes` chunks."""
+    if chunk_bytes < MIN_CHUNK_BYTES or chunk_bytes > MAX_CHUNK_BYTES or \
+            chunk_bytes & (chunk_bytes - 1):
+        raise ValueError("chunk_bytes must be a power of two from 1024 to 16777216")
+    leaves = [leaf_hash(message[i:i + chunk_bytes])
+              for i in range(0, len(message), chunk_bytes)]
+    return merkle_root(leaves).hex()
+
+
+def exact_digest(message):
+    """Lowercase hex exact digest: plain SHA-256 of the message."""
+    return hashlib.sha256(message).hexdigest()
+
+
+def digest(buf, dtype, shape, strides=None, offset=0, mode="tree",
+           chunk_bytes=DEFAULT_CHUNK_BYTES, canon=None):
+    """Digest of a tensor view as tensorhash computes it."""
+    message = canonical_bytes(buf, dtype, shape, strides, offset, canon)
+    if mode == "exact":
+        return exact_digest(message)
+    if mode == "tree":
+        return tree_digest(message, chunk_bytes)
+    raise ValueError("mode must be 'exact' or 'tree'")

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Writes random tensor cases and conversion tables with digests from python/tensorhash_ref.py.
+
+    gen_reference_cases.py OUT_DIR [--count N] [--seed S]
+
+OUT_DIR/reference_cases.txt, one case a line:
+    MODE CHUNK CANON DTYPE RANK SHAPE... STRIDES... OFFSET BUFFER_HEX DIGEST
+    (CANON is "-" for as stored; strides and offset in elements)
+OUT_DIR/conversions.txt, one element a line:
+    DTYPE CANON IN_HEX OUT_HEX   (little-endian bytes)
+The C++ tests read both and must reproduce every digest and every converted element.
+"""
+
+import argparse
+import os
+import random
+import struct
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import tensorhash_ref as ref  # noqa: E402
+
+DTYPES = list(ref.DTYPE_SIZES)
+CANONS = [None, "BF16", "F32"]
+
+
+def f32_specials():
+    values = [0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x00008000, 0x00018000,
+              0x0000FFFF, 0x007FFFFF, 0x00800000, 0x3F800000, 0x3F808000, 0x3F818000,
+              0x3F80FFFF, 0x3F817FFF, 0x7F7FFFFF, 0x7F7F7FFF, 0x7F7F8000, 0xFF7FFFFF,
+              0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00000, 0x7F800001, 0xFF800001,
+              0x7FBFFFFF, 0x7FC12345, 0xFFFFFFFF, 0x4049_0FDB]
+    return values
+
+
+def f64_specials():
+    tiny = struct.unpack("<Q", struct.pack("<d", 2.0 ** -149))[0]
+    values = [0, 1 << 63, 1, (1 << 63) | 1, 0x7FF0000000000000, 0xFFF0000000000000,
+              0x7FF8000000000000, 0x7FF0000000000001, 0xFFF4000000000001, 0x7FFFFFFFFFFFFFFF,
+              0x47EFFFFFE0000000, 0x47EFFFFFF0000000, 0x47EFFFFFEFFFFFFF, 0x47F0000000000000,
+              0x7FEFFFFFFFFFFFFF, tiny, tiny - 1, tiny + 1, tiny - (1 << 52), tiny - (1 << 51),
+              0x3810000000000000, 0x380FFFFFFFFFFFFF, 0x36A0000000000000, 0x3690000000000000,
+              0x3690000000000001, 0x3FF0000010000000, 0x3FF0000030000000, 0x3FF0000010000001]
+    for e in range(0x340, 0x3A0):
+        values.append((e << 52) | 0x8000000000000)
+        values.append((e << 52) | 0x0000000001)
+    return values
+
+
+def special_element(dtype, rng):
+    """A float bit pattern at a rounding or range edge, as little-endian bytes."""
+    size = ref.DTYPE_SIZES[dtype]
+    if dtype == "F32":
+        bits = rng.choice(f32_specials())
+    elif dtype == "F64":
+        bits = rng.choice(f64_specials())
+    elif dtype in ("F16", "BF16"):
+        bits = rng.choice([0x0000, 0x8000, 0x0001, 0x03FF, 0x0400, 0x7BFF, 0x7C00, 0xFC00,
+                           0x7C01, 0x7E00, 0xFD55, 0x7F80, 0x7FC0, 0xFF81, 0x3C01, 0x3C03])
+    else:
+        bits = rng.choice([0x00, 0x80, 0x01, 0x07, 0x08, 0x7F, 0xFF, 0x7C, 0xFC, 0x7E, 0x77])
+    return bits.to_bytes(size, "little")
+
+
+def make_shape(kind, canon_size, chunk, rng):
+    if kind == "scalar":
+        return []
+    if kind == "empty":
+        shape = [rng.randint(0, 4) for _ in range(rng.randint(1, 4))]
+        shape[rng.randrange(len(shape))] = 0
+        return shape
+    if kind == "ones":
+        return [1] * rng.randint(1, 5)
+    if kind == "boundary":
+        per_chunk = chunk // canon_size
+        return [rng.choice([per_chunk - 1, per_chunk, per_chunk + 1, 2 * per_chunk + 1])]
+    if kind == "leaves":
+        per_chunk = chunk // canon_size
+        leaves = rng.randint(1, 8)
+        return [(leaves - 1) * per_chunk + rng.randint(1, per_chunk)]
+    return [rng.randint(1, 12) for _ in range(rng.randint(1, 4))]
+
+
+def make_strides(kind, shape, rng):
+    rank = len(shape)
+    if kind == "contiguous" or rank == 0:
+        strides, acc = [], 1
+        for extent in reversed(shape):
+            strides.insert(0, acc)
+            acc *= max(extent, 1)
+        return strides
+    if kind == "transposed":
+        order = list(range(rank))
+        rng.shuffle(order)
+        strides, acc = [0] * rank, 1
+        for d in reversed(order):
+            strides[d] = acc
+            acc *= max(shape[d], 1)
+        return strides
+    if kind == "sliced":
+        strides, acc = [], 1
+        for extent in reversed(shape):
+            step = rng.randint(1, 3)
+            strides.insert(0, acc * step)
+            acc *= max(extent, 1) * step + rng.randint(0, 2)
+        return strides
+    if kind == "broadcast":
+        strides = make_strides("contiguous", shape, rng)
+        for d in range(rank):
+            if rng.random() < 0.5:
+                strides[d] = 0
+        return strides
+    return [rng.randint(-20, 20) for _ in range(rank)]
+
+
+def make_case(rng):
+    dtype = rng.choice(DTYPES)
+    canon = rng.choice(CANONS)
+    mode = rng.choice(["exact", "tree"])
+    chunk = rng.choice([1024, 1024, 2048, 4096, 16384])
+    canon_size = ref.DTYPE_SIZES[ref.canonical_dtype(dtype, canon)]
+    shape_kind = rng.choice(["scalar", "empty", "ones", "boundary", "boundary", "leaves",
+                             "random", "random", "random"])
+    shape = make_shape(shape_kind, canon_size, chunk, rng)
+    layout = rng.choice(["contiguous", "transposed", "sliced", "broadcast", "random"])
+    if shape_kind in ("boundary", "leaves") and layout == "random":
+        layout = "sliced"
+    strides = make_strides(layout, shape, rng)
+    low = sum(min(0, (n - 1) * s) for n, s in zip(shape, strides) if n > 0)
+    high = sum(max(0, (n - 1) * s) for n, s in zip(shape, strides) if n > 0)
+    offset = -low + rng.randint(0, 3)
+    elements = offset + high + 1 + rng.randint(0, 3)
+    size = ref.DTYPE_SIZES[dtype]
+    if dtype in ref.FLOATING and rng.random() < 0.4:
+        buf = b"".join(special_element(dtype, rng) if rng.random() < 0.5
+                       else rng.randbytes(size) for _ in range(elements))
+    else:
+        buf = rng.randbytes(elements * size)
+    d = ref.digest(buf, dtype, shape, strides, offset, mode, chunk, canon)
+    fields = [mode, str(chunk), canon or "-", dtype, str(len(shape))]
+    fields += [str(n) for n in shape] + [str(s) for s in strides]
+    fields += [str(offset), buf.hex() or "-", d]
+    return " ".join(fields)
+
+
+def conversion_lines(rng):
+    def line(dtype, canon, bits):
+        raw = bits.to_bytes(ref.DTYPE_SIZES[dtype], "little")
+        return "%s %s %s %s" % (dtype, canon, raw.hex(), ref.convert_element(raw, dtype, canon).hex())
+
+    for canon in ("BF16", "F32"):
+        for bits in range(1 << 16):
+            yield line("F16", canon, bits)
+        for dtype in ("F8_E4M3", "F8_E5M2"):
+            for bits in range(256):
+                yield line(dtype, canon, bits)
+        for bits in f64_specials() + [rng.getrandbits(64) for _ in range(20000)]:
+            yield line("F64", canon, bits)
+    for bits in range(1 << 16):
+        yield line("BF16", "F32", bits)
+    for bits in f32_specials() + [rng.getrandbits(32) for _ in range(20000)]:
+        yield line("F32", "BF16", bits)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir")
+    parser.add_argument("--count", type=int, default=1200)
+    parser.add_argument("--seed", type=int, default=20261122)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(os.path.join(args.out_dir, "reference_cases.txt"), "w") as f:
+        for _ in range(args.count):
+            f.write(make_case(rng) + "\n")
+    with open(os.path.join(args.out_dir, "conversions.txt"), "w") as f:
+        for text in conversion_lines(rng):
+            f.write(text + "\n")
+    print("wrote %d cases (seed %d) to %s" % (args.count, args.seed, args.out_dir))
+
+
+if __name__ == "__main__":
+    main()

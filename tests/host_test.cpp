@@ -1,0 +1,199 @@
+// CPU backend: every reference case of the Python implementation, batches and threads, errors.
+#include "test_util.hpp"
+
+#include <tensorhash/host.hpp>
+
+#include <map>
+#include <random>
+#include <thread>
+
+using namespace tensorhash;
+
+namespace {
+
+struct reference_case {
+  std::string mode, canon;
+  std::uint64_t chunk = 0;
+  dtype type = dtype::U8;
+  std::vector<std::int64_t> shape, strides;
+  std::int64_t offset = 0;
+  std::vector<std::uint8_t> buffer;
+  std::string digest;
+  std::string line;
+
+  tensor_view view() const {
+    const auto* base = buffer.empty() ? nullptr : buffer.data() + offset * size_of(type);
+    return tensor_view(base, type, static_cast<int>(shape.size()), shape.data(), strides.data());
+  }
+};
+
+std::vector<reference_case> read_cases() {
+  std::vector<reference_case> cases;
+  for (const auto& line : test_util::read_lines(test_util::reference_path("reference_cases.txt"))) {
+    std::istringstream in(line);
+    reference_case c;
+    std::string type, buffer;
+    int rank = 0;
+    in >> c.mode >> c.chunk >> c.canon >> type >> rank;
+    c.type = dtype_from_string(type);
+    c.shape.resize(static_cast<std::size_t>(rank));
+    c.strides.resize(static_cast<std::size_t>(rank));
+    for (auto& n : c.shape)
+      in >> n;
+    for (auto& s : c.strides)
+      in >> s;
+    in >> c.offset >> buffer >> c.digest;
+    c.buffer = test_util::from_hex(buffer);
+    c.line = line.substr(0, 120);
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+template <class Canon>
+digest256 hash_case(const reference_case& c) {
+  if (c.mode == "exact") {
+    return host_hash<exact, Canon>(c.view());
+  }
+  return host_hash<tree, Canon>(c.view(), tree(c.chunk));
+}
+
+digest256 hash_case(const reference_case& c) {
+  if (c.canon == "BF16")
+    return hash_case<to_bf16>(c);
+  if (c.canon == "F32")
+    return hash_case<to_f32>(c);
+  return hash_case<as_stored>(c);
+}
+
+errc code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const error& e) {
+    return e.code();
+  }
+  FAIL("no tensorhash::error was thrown");
+  return errc::invalid_argument;
+}
+
+std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::uint8_t> v(n);
+  for (auto& b : v)
+    b = static_cast<std::uint8_t>(rng());
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("Digests equal the Python reference on 1200 random views", "[host][reference]") {
+  const auto cases = read_cases();
+  REQUIRE(cases.size() >= 1000);
+  std::map<std::string, int> seen;
+  for (const auto& c : cases) {
+    INFO(c.line);
+    CHECK(hash_case(c).to_hex() == c.digest);
+    ++seen[c.mode + "/" + c.canon + "/" + to_string(c.type)];
+  }
+  CHECK(seen.size() >= 80);  // the cases cover (almost) every mode x canon x dtype
+}
+
+TEST_CASE("A batch on a thread pool gives the single-thread digests", "[host][reference]") {
+  const auto cases = read_cases();
+  std::vector<tensor_view> views;
+  std::vector<std::string> expected;
+  for (const auto& c : cases) {
+    if (c.mode == "tree" && c.chunk == 1024 && c.canon == "-") {
+      views.push_back(c.view());
+      expected.push_back(c.digest);
+    }
+  }
+  REQUIRE(views.size() > 50);
+  host_engine<tree> engine(tree(1024), 3);
+  const auto got = engine.hash(views);
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    CHECK(got[i].to_hex() == expected[i]);
+  }
+}
+
+TEST_CASE("exact mode on contiguous data is plain SHA-256 (OpenSSL)", "[host][openssl]") {
+  for (std::size_t n : {0, 1, 55, 56, 64, 1000, 65536, 1234567}) {
+    const auto bytes = random_bytes(n, n);
+    CHECK(host_hash<exact>(tensor_view(bytes.data(), dtype::U8, {static_cast<std::int64_t>(n)}))
+              .to_hex() == test_util::openssl_sha256_hex(bytes.data(), n));
+  }
+}
+
+TEST_CASE("Tree digests do not depend on the number of threads", "[host]") {
+  const auto bytes = random_bytes(std::size_t{9} << 20, 7);
+  const tensor_view v(bytes.data(), dtype::BF16, {static_cast<std::int64_t>(bytes.size() / 2)});
+  const auto one = host_hash(v, tree(4096));
+  for (unsigned threads : {2u, 3u, 8u}) {
+    host_engine<tree> engine(tree(4096), threads);
+    CHECK(engine.hash(v) == one);
+  }
+  host_engine<exact> exact_engine(exact{}, 4);
+  const std::vector<tensor_view> many(5, v);
+  for (const auto& d : exact_engine.hash(many)) {
+    CHECK(d.to_hex() == test_util::openssl_sha256_hex(bytes.data(), bytes.size()));
+  }
+}
+
+TEST_CASE("One engine used from several threads at once gives identical digests", "[host]") {
+  const auto bytes = random_bytes(std::size_t{2} << 20, 11);
+  const tensor_view v(bytes.data(), dtype::F32, {512, 1024});
+  host_engine<tree> engine(tree(1024), 2);
+  const auto expected = host_hash(v, tree(1024));
+  std::vector<std::thread> callers;
+  std::vector<int> ok(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i)
+        ok[t] += engine.hash(v) == expected ? 1 : 0;
+    });
+  }
+  for (auto& c : callers)
+    c.join();
+  for (int n : ok)
+    CHECK(n == 5);
+}
+
+TEST_CASE("Empty tensors hash to SHA-256 of the empty string in both modes", "[host]") {
+  const std::string empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  const tensor_view v(nullptr, dtype::F32, {4, 0});
+  CHECK(host_hash<exact>(v).to_hex() == empty);
+  CHECK(host_hash<tree>(v).to_hex() == empty);
+  CHECK(host_hash<tree, to_bf16>(v).to_hex() == empty);
+}
+
+TEST_CASE("Canonical dtype is visible to digest consumers", "[host]") {
+  CHECK(host_engine<tree, to_bf16>::canonical_dtype(dtype::F32) == dtype::BF16);
+  CHECK(host_engine<tree, to_bf16>::canonical_dtype(dtype::U8) == dtype::U8);
+  CHECK(host_engine<exact, to_f32>::canonical_dtype(dtype::BF16) == dtype::F32);
+  CHECK(to_bf16::name == std::string("BF16"));
+  CHECK(as_stored::name == nullptr);
+}
+
+TEST_CASE("Bad arguments give errors and write nothing", "[host][error]") {
+  CHECK(code_of([] { tree(1000); }) == errc::invalid_chunk_size);
+  CHECK(code_of([] { tree(512); }) == errc::invalid_chunk_size);
+  CHECK(code_of([] { tree(std::uint64_t{1} << 25); }) == errc::invalid_chunk_size);
+  CHECK(tree(1 << 24).chunk_bytes() == (1u << 24));
+
+  float data[4] = {1, 2, 3, 4};
+  const tensor_view good(data, dtype::F32, {4});
+  const tensor_view on_device(data, dtype::F32, {4}, {}, location::cuda(0));
+  std::vector<tensor_view> views = {good, on_device};
+  std::vector<digest256> out(2, digest256::from_hex(std::string(64, 'f')));
+  host_engine<tree> engine(tree(), 2);
+  CHECK(code_of([&] { engine.hash(views.data(), views.size(), out.data()); }) ==
+        errc::wrong_memory_space);
+  CHECK(out[0].to_hex() == std::string(64, 'f'));
+  CHECK(code_of([&] { engine.hash(nullptr, 3, out.data()); }) == errc::null_data);
+
+  // A broadcast F8 view of 2^61-1 bytes is fine as stored but too large as F32.
+  std::uint8_t byte = 0;
+  const tensor_view huge(&byte, dtype::F8_E4M3, {static_cast<std::int64_t>(max_message_bytes)},
+                         {0});
+  CHECK(code_of([&] { host_hash<exact, to_f32>(huge); }) == errc::size_overflow);
+}
