@@ -150,8 +150,11 @@ class host_engine {
       first_leaf[i + 1] = first_leaf[i] + mode_.leaf_count(readers[i].size());
     }
     std::vector<digest_type> leaves(first_leaf.back());
-    // Pieces of about 1 MiB of input keep every thread busy without fine-grained contention.
-    const std::uint64_t grain = std::max<std::uint64_t>(1, (std::uint64_t{1} << 20) / chunk);
+    // Pieces of at most 1 MiB, and at least four per thread, keep every thread busy without
+    // fine-grained contention.
+    const std::uint64_t per_thread = leaves.size() / (4 * std::uint64_t{pool_.size()});
+    const std::uint64_t grain =
+        std::max<std::uint64_t>(1, std::min((std::uint64_t{1} << 20) / chunk, per_thread));
     pool_.parallel_for(leaves.size(), grain, [&](std::uint64_t b, std::uint64_t e) {
       detail::staging buf;
       std::size_t t = static_cast<std::size_t>(

@@ -15,12 +15,63 @@
 TENSORHASH_NAMESPACE_BEGIN
 namespace detail {
 
-/// Per-thread staging buffers for gathered (raw) and converted (canonical) elements.
+/// Per-thread staging buffers for gathered (raw) and converted (canonical) elements, allocated
+/// on first use so that dense as-stored views never pay for them.
 struct staging {
   static constexpr std::uint64_t piece_elems = 8192;
-  std::vector<std::uint8_t> raw = std::vector<std::uint8_t>(piece_elems * 8);
-  std::vector<std::uint8_t> out = std::vector<std::uint8_t>(piece_elems * 8);
+  std::vector<std::uint8_t> raw;
+  std::vector<std::uint8_t> out;
+
+  void reserve() {
+    if (raw.empty()) {
+      raw.resize(piece_elems * 8);
+      out.resize(piece_elems * 8);
+    }
+  }
 };
+
+/// Converts `n` elements stored as `D`; `D` is a constant here, so `Canon::convert` folds to
+/// the one conversion it needs.
+template <class Canon, dtype D>
+void convert_run(const std::uint8_t* in, std::uint8_t* out, std::uint64_t n) noexcept {
+  constexpr std::uint32_t in_bytes = size_of(D);
+  constexpr std::uint32_t out_bytes = size_of(Canon::target(D));
+  for (std::uint64_t i = 0; i < n; ++i) {
+    Canon::convert(D, in + i * in_bytes, out + i * out_bytes);
+  }
+}
+
+/// Converts `n` elements stored as `stored` with the dtype dispatch outside the loop.
+template <class Canon>
+void convert_run(dtype stored, const std::uint8_t* in, std::uint8_t* out,
+                 std::uint64_t n) noexcept {
+  switch (stored) {
+    case dtype::F64:
+      convert_run<Canon, dtype::F64>(in, out, n);
+      break;
+    case dtype::F32:
+      convert_run<Canon, dtype::F32>(in, out, n);
+      break;
+    case dtype::F16:
+      convert_run<Canon, dtype::F16>(in, out, n);
+      break;
+    case dtype::BF16:
+      convert_run<Canon, dtype::BF16>(in, out, n);
+      break;
+    case dtype::F8_E4M3:
+      convert_run<Canon, dtype::F8_E4M3>(in, out, n);
+      break;
+    case dtype::F8_E5M2:
+      convert_run<Canon, dtype::F8_E5M2>(in, out, n);
+      break;
+    default: {
+      const std::uint32_t bytes = size_of(stored);
+      for (std::uint64_t i = 0; i < n; ++i) {
+        Canon::convert(stored, in + i * bytes, out + i * bytes);
+      }
+    }
+  }
+}
 
 /**
  * @brief Canonical bytes of one view under policy `Canon`.
@@ -52,14 +103,12 @@ class canonical_reader {
       sink(base + first * in_bytes_, count * in_bytes_);
       return;
     }
+    buf.reserve();
     while (count > 0) {
       const std::uint64_t n = count < staging::piece_elems ? count : staging::piece_elems;
       gather(layout_, base, in_bytes_, first, n, buf.raw.data());
       if (converts_) {
-        const dtype stored = view_.dtype();
-        for (std::uint64_t i = 0; i < n; ++i) {
-          Canon::convert(stored, buf.raw.data() + i * in_bytes_, buf.out.data() + i * out_bytes_);
-        }
+        convert_run<Canon>(view_.dtype(), buf.raw.data(), buf.out.data(), n);
         sink(buf.out.data(), n * out_bytes_);
       } else {
         sink(buf.raw.data(), n * in_bytes_);

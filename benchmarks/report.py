@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Turns Google Benchmark JSON from host_bench into a Markdown table with the ratios we track.
+
+    report.py cpu.json > benchmarks/results/cpu-YYYY-MM-DD.md
+"""
+import json
+import sys
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        data = json.load(f)
+    ctx = data["context"]
+    rates = {}
+    for b in data["benchmarks"]:
+        if b.get("run_type") == "iteration":
+            rates[b["name"].replace("/real_time", "")] = b["bytes_per_second"] / 1e9
+    print("# CPU benchmark: tensorhash host backend vs OpenSSL SHA-256\n")
+    print("- host: %s, %d CPUs at %s MHz, date %s" % (
+        ctx.get("host_name", "?"), ctx.get("num_cpus", 0), ctx.get("mhz_per_cpu", "?"),
+        ctx.get("date", "?")))
+    print("- BF16 tensors of random bytes; GB/s = 10^9 tensor bytes per second\n")
+    print("| size | OpenSSL GB/s | exact GB/s | exact / OpenSSL | tree 1T GB/s | "
+          "tree 2T GB/s | tree 2T / 1T |")
+    print("|---|---|---|---|---|---|---|")
+    for mib in (1, 16, 256, 1024):
+        n = mib << 20
+        ossl = rates.get("BM_openssl_sha256/%d" % n)
+        exact = rates.get("BM_exact/%d" % n)
+        t1 = rates.get("BM_tree/%d/1/16384" % n)
+        t2 = rates.get("BM_tree/%d/2/16384" % n)
+        if None in (ossl, exact, t1, t2):
+            continue
+        print("| %d MiB | %.3f | %.3f | %.1f %% | %.3f | %.3f | %.2fx |" % (
+            mib, ossl, exact, 100 * exact / ossl, t1, t2, t2 / t1))
+    print("\nTree chunk size on 256 MiB, one thread (overhead against exact on the same size):\n")
+    print("| chunk | tree GB/s | tree / exact |")
+    print("|---|---|---|")
+    exact256 = rates.get("BM_exact/%d" % (256 << 20))
+    sweep = sorted((int(name.split("/")[3]), rate) for name, rate in rates.items()
+                   if name.startswith("BM_tree_chunk_sweep/"))
+    for chunk, rate in sweep:
+        print("| %d KiB | %.3f | %.1f %% |" % (chunk >> 10, rate, 100 * rate / exact256))
+    print("\nStrided and converting paths on 256 MiB, one thread:\n")
+    for key, label in (("BM_exact_transposed/268435456", "exact, transposed BF16 view"),
+                       ("BM_exact_f32_to_bf16/268435456", "exact, F32 stored, hashed as BF16 "
+                                                          "(input bytes)")):
+        if key in rates:
+            print("- %s: %.3f GB/s" % (label, rates[key]))
+
+
+if __name__ == "__main__":
+    main()
