@@ -11,6 +11,9 @@
  * | `H::digest_type`                         | trivially copyable digest (`basic_digest<N>`)    |
  * | `H::initial_state()`                     | the IV                                           |
  * | `H::compress(state&, blocks, nblocks)`   | absorbs `nblocks` whole blocks                   |
+ * | `H::compress_words(state&, w)`           | absorbs one block given as `block_bytes / 4`     |
+ * |                                          | big-endian 32-bit words `w` (clobbered); device  |
+ * |                                          | agents feed it words built from vector loads     |
  * | `H::finalize(state, tail, len, total)`   | pads the `len < block_bytes` tail bytes of a     |
  * |                                          | message of `total` bytes and returns the digest  |
  *
@@ -76,6 +79,11 @@ struct basic_sha256 {
     }
 #endif
     detail::sha256_compress_portable(st, blocks, nblocks);
+  }
+
+  /// @brief Absorbs one block given as 16 big-endian words; `w` is used as schedule scratch.
+  TENSORHASH_HD static void compress_words(state_type& st, std::uint32_t (&w)[16]) noexcept {
+    detail::sha256_compress_words(st, w);
   }
 
   /**

@@ -47,6 +47,44 @@ TENSORHASH_HD inline byte_layout collapse(const tensor_view& v) noexcept {
   return out;
 }
 
+/// Position of one element in a `byte_layout`, advanced along the row-major order.
+struct strided_cursor {
+  const std::uint8_t* ptr = nullptr;  ///< address of the current element
+  std::int64_t idx[max_rank] = {};    ///< its multi-index
+
+  /// Moves to element `first` (row-major linear index) of `layout` starting at `base`.
+  TENSORHASH_HD void seek(const byte_layout& layout, const std::uint8_t* base,
+                          std::uint64_t first) noexcept {
+    ptr = base;
+    for (int d = layout.rank - 1; d >= 0; --d) {
+      const auto extent = static_cast<std::uint64_t>(layout.shape[d]);
+      idx[d] = static_cast<std::int64_t>(first % extent);
+      first /= extent;
+      ptr += idx[d] * layout.stride[d];
+    }
+  }
+
+  /// Elements left in the innermost dimension, the current one included.
+  TENSORHASH_HD std::int64_t inner_room(const byte_layout& layout) const noexcept {
+    return layout.rank == 0 ? 1 : layout.shape[layout.rank - 1] - idx[layout.rank - 1];
+  }
+
+  /// Advances by `n <= inner_room()` elements, carrying into outer dimensions.
+  TENSORHASH_HD void advance(const byte_layout& layout, std::int64_t n) noexcept {
+    const int r = layout.rank;
+    if (r == 0) {
+      return;
+    }
+    ptr += n * layout.stride[r - 1];
+    idx[r - 1] += n;
+    for (int d = r - 1; d > 0 && idx[d] == layout.shape[d]; --d) {
+      ptr += layout.stride[d - 1] - layout.shape[d] * layout.stride[d];
+      idx[d] = 0;
+      ++idx[d - 1];
+    }
+  }
+};
+
 template <std::uint32_t E>
 inline void copy_run(std::uint8_t* dst, const std::uint8_t* src, std::int64_t n,
                      std::int64_t stride) noexcept {
@@ -61,51 +99,33 @@ inline void copy_run(std::uint8_t* dst, const std::uint8_t* src, std::int64_t n,
 
 /**
  * @brief Copies elements `[first, first + count)` of the row-major order of `layout` at `base`
- *        to `out`, each `elem_bytes` wide, as stored.
+ *        to `out`, each `elem_bytes` wide, as stored (host).
  */
 inline void gather(const byte_layout& layout, const std::uint8_t* base, std::uint32_t elem_bytes,
                    std::uint64_t first, std::uint64_t count, std::uint8_t* out) noexcept {
-  if (layout.rank == 0) {
-    std::memcpy(out, base, elem_bytes);
-    return;
-  }
-  const int r = layout.rank;
-  std::int64_t idx[max_rank] = {};
-  const std::uint8_t* p = base;
-  for (int d = r - 1; d >= 0; --d) {
-    const auto extent = static_cast<std::uint64_t>(layout.shape[d]);
-    idx[d] = static_cast<std::int64_t>(first % extent);
-    first /= extent;
-    p += idx[d] * layout.stride[d];
-  }
-  const std::int64_t inner_stride = layout.stride[r - 1];
+  strided_cursor cursor;
+  cursor.seek(layout, base, first);
+  const std::int64_t inner_stride = layout.rank == 0 ? 0 : layout.stride[layout.rank - 1];
   while (count > 0) {
-    const std::uint64_t room = static_cast<std::uint64_t>(layout.shape[r - 1] - idx[r - 1]);
+    const auto room = static_cast<std::uint64_t>(cursor.inner_room(layout));
     const std::int64_t n = static_cast<std::int64_t>(room < count ? room : count);
     switch (elem_bytes) {
       case 1:
-        copy_run<1>(out, p, n, inner_stride);
+        copy_run<1>(out, cursor.ptr, n, inner_stride);
         break;
       case 2:
-        copy_run<2>(out, p, n, inner_stride);
+        copy_run<2>(out, cursor.ptr, n, inner_stride);
         break;
       case 4:
-        copy_run<4>(out, p, n, inner_stride);
+        copy_run<4>(out, cursor.ptr, n, inner_stride);
         break;
       default:
-        copy_run<8>(out, p, n, inner_stride);
+        copy_run<8>(out, cursor.ptr, n, inner_stride);
         break;
     }
     out += static_cast<std::uint64_t>(n) * elem_bytes;
     count -= static_cast<std::uint64_t>(n);
-    p += n * inner_stride;
-    idx[r - 1] += n;
-    for (int d = r - 1; d > 0 && idx[d] == layout.shape[d]; --d) {
-      p -= layout.shape[d] * layout.stride[d];
-      idx[d] = 0;
-      p += layout.stride[d - 1];
-      ++idx[d - 1];
-    }
+    cursor.advance(layout, n);
   }
 }
 

@@ -1,0 +1,148 @@
+// The device backend's per-thread work (tensorhash/detail/device_schedule.hpp), run on the host
+// exactly as the kernels run it: items, then pairing levels, then roots. Proves the GPU agents'
+// logic (dense funnel-shift path, strided path, item and level mapping) without a GPU.
+#include "test_util.hpp"
+
+#include <tensorhash/detail/device_schedule.hpp>
+#include <tensorhash/host.hpp>
+
+#include <map>
+#include <random>
+
+using namespace tensorhash;
+using device_sha256 = basic_sha256<sha256_impl::portable>;  // what device code compiles to
+
+namespace {
+
+// A 16-byte aligned copy of a case's storage, with the view's base shifted by `shift` bytes.
+struct placed_case {
+  std::vector<std::uint8_t> storage;
+  tensor_view view;
+  std::string mode, canon, digest;
+  std::uint64_t chunk = 0;
+};
+
+placed_case place(const std::string& line, std::size_t shift) {
+  std::istringstream in(line);
+  placed_case c;
+  std::string type, buffer;
+  int rank = 0;
+  std::int64_t offset = 0;
+  in >> c.mode >> c.chunk >> c.canon >> type >> rank;
+  std::vector<std::int64_t> shape(static_cast<std::size_t>(rank)),
+      strides(static_cast<std::size_t>(rank));
+  for (auto& n : shape)
+    in >> n;
+  for (auto& s : strides)
+    in >> s;
+  in >> offset >> buffer >> c.digest;
+  const auto bytes = test_util::from_hex(buffer);
+  const dtype t = dtype_from_string(type);
+  const std::size_t base_at = static_cast<std::size_t>(offset) * size_of(t);
+  // Put the view's base at a 16-byte boundary plus `shift`.
+  const std::size_t pad = (16 - base_at % 16) % 16 + shift;
+  c.storage.assign(pad + bytes.size() + 16, 0);
+  std::copy(bytes.begin(), bytes.end(), c.storage.begin() + static_cast<std::ptrdiff_t>(pad));
+  const auto* base = bytes.empty() ? nullptr : c.storage.data() + pad + base_at;
+  c.view = tensor_view(base, t, rank, shape.data(), strides.data());
+  return c;
+}
+
+template <class Canon>
+std::vector<digest256> emulate_device(const std::vector<tensor_view>& views, std::uint64_t chunk) {
+  using namespace tensorhash::detail;
+  const schedule s = make_schedule<Canon>(views.data(), views.size(), chunk);
+  std::vector<digest256> nodes(s.items());
+  for (std::uint64_t g = 0; g < nodes.size(); ++g) {
+    nodes[g] = hash_item<device_sha256, Canon, host_loader>(s.descs.data(), s.row(0), s.tensors(),
+                                                            chunk, g);
+  }
+  if (chunk == 0) {
+    return nodes;
+  }
+  for (int l = 0; l < s.levels; ++l) {
+    std::vector<digest256> next(s.nodes(l + 1));
+    for (std::uint64_t g = 0; g < next.size(); ++g) {
+      next[g] = level_node<device_sha256>(nodes.data(), s.row(l), s.row(l + 1), s.tensors(), g);
+    }
+    nodes.swap(next);
+  }
+  std::vector<digest256> roots(s.tensors());
+  for (std::uint64_t t = 0; t < roots.size(); ++t) {
+    roots[t] = tree_root<device_sha256>(nodes.data(), s.row(s.levels), t);
+  }
+  return roots;
+}
+
+std::vector<digest256> emulate_device(const std::string& canon,
+                                      const std::vector<tensor_view>& views, std::uint64_t chunk) {
+  if (canon == "BF16")
+    return emulate_device<to_bf16>(views, chunk);
+  if (canon == "F32")
+    return emulate_device<to_f32>(views, chunk);
+  return emulate_device<as_stored>(views, chunk);
+}
+
+}  // namespace
+
+TEST_CASE("Device schedule reproduces the Python reference on every case, batched",
+          "[device_schedule][reference]") {
+  const auto lines = test_util::read_lines(test_util::reference_path("reference_cases.txt"));
+  REQUIRE(lines.size() >= 1000);
+  for (std::size_t shift : {std::size_t{0}, std::size_t{1}, std::size_t{8}}) {
+    CAPTURE(shift);
+    // One batch per (mode, chunk, canon), as an engine would submit a whole state dict.
+    std::map<std::string, std::vector<placed_case>> batches;
+    for (const auto& line : lines) {
+      auto c = place(line, shift);
+      const std::string key =
+          c.mode + " " + (c.mode == "exact" ? "0" : std::to_string(c.chunk)) + " " + c.canon;
+      batches[key].push_back(std::move(c));
+    }
+    for (const auto& [key, cases] : batches) {
+      CAPTURE(key);
+      std::vector<tensor_view> views;
+      for (const auto& c : cases)
+        views.push_back(c.view);
+      const auto got =
+          emulate_device(cases[0].canon, views, cases[0].mode == "exact" ? 0 : cases[0].chunk);
+      REQUIRE(got.size() == cases.size());
+      for (std::size_t i = 0; i < cases.size(); ++i) {
+        CHECK(got[i].to_hex() == cases[i].digest);
+      }
+    }
+  }
+}
+
+TEST_CASE("Dense path: prefix shift and tails at every length around block edges",
+          "[device_schedule]") {
+  alignas(16) std::uint8_t data[400];
+  for (std::size_t i = 0; i < sizeof(data); ++i)
+    data[i] = static_cast<std::uint8_t>(i * 37 + 1);
+  for (std::uint64_t n = 0; n <= 300; ++n) {
+    CAPTURE(n);
+    CHECK(detail::hash_dense<device_sha256, detail::host_loader>(data, n, false).to_hex() ==
+          test_util::openssl_sha256_hex(data, n));
+    CHECK(detail::hash_dense<device_sha256, detail::host_loader>(data, n, true) ==
+          merkle_leaf_hash(data, n));
+  }
+}
+
+TEST_CASE("Schedule of a mixed batch: levels, scans and segment search", "[device_schedule]") {
+  // Leaves per tensor at 1 KiB chunks: 0, 1, 5, 3 (F32 elements: 0, 10, 1200, 768).
+  std::vector<float> a(1200);
+  const std::vector<tensor_view> views = {
+      tensor_view(nullptr, dtype::F32, {0}), tensor_view(a.data(), dtype::F32, {10}),
+      tensor_view(a.data(), dtype::F32, {1200}), tensor_view(a.data(), dtype::F32, {768})};
+  const auto s = detail::make_schedule<as_stored>(views.data(), views.size(), 1024);
+  CHECK(s.items() == 9);
+  CHECK(s.levels == 3);  // 5 -> 3 -> 2 -> 1
+  CHECK(s.nodes(1) == 0 + 1 + 3 + 2);
+  CHECK(s.nodes(3) == 3);                            // every non-empty tensor holds its root
+  CHECK(detail::find_segment(s.row(0), 4, 0) == 1);  // tensor 0 owns no item
+  CHECK(detail::find_segment(s.row(0), 4, 1) == 2);
+  CHECK(detail::find_segment(s.row(0), 4, 6) == 3);
+  const auto exact_schedule = detail::make_schedule<as_stored>(views.data(), views.size(), 0);
+  CHECK(exact_schedule.items() == 4);
+  CHECK(exact_schedule.levels == 0);
+}
