@@ -22,6 +22,7 @@ enum class errc {
   invalid_argument,    ///< any other argument out of its documented range
   invalid_hex,         ///< a hex digest string that is not 64 lowercase/uppercase hex digits
   wrong_memory_space,  ///< a view whose memory the chosen backend cannot read
+  cuda_error,          ///< a CUDA runtime call failed; the message names the call
 };
 
 /// @brief Short stable name of an error class ("null_data", ...), for logs and tests.
@@ -45,6 +46,8 @@ inline const char* to_string(errc code) noexcept {
       return "invalid_hex";
     case errc::wrong_memory_space:
       return "wrong_memory_space";
+    case errc::cuda_error:
+      return "cuda_error";
   }
   return "unknown";
 }

@@ -25,8 +25,9 @@ inline constexpr std::uint8_t merkle_node_prefix = 0x01;
 template <class Hasher = sha256>
 TENSORHASH_HD typename Hasher::digest_type merkle_leaf_hash(const void* data,
                                                             std::uint64_t n) noexcept {
-  hash_stream<Hasher> s;
-  s.update(&merkle_leaf_prefix, 1);
+  const std::uint8_t prefix = merkle_leaf_prefix;  // a local copy: device code cannot take
+  hash_stream<Hasher> s;                           // the address of a namespace constant
+  s.update(&prefix, 1);
   s.update(data, n);
   return s.finalize();
 }
@@ -35,8 +36,9 @@ TENSORHASH_HD typename Hasher::digest_type merkle_leaf_hash(const void* data,
 template <class Hasher = sha256>
 TENSORHASH_HD typename Hasher::digest_type merkle_node_hash(
     const typename Hasher::digest_type& left, const typename Hasher::digest_type& right) noexcept {
+  const std::uint8_t prefix = merkle_node_prefix;
   hash_stream<Hasher> s;
-  s.update(&merkle_node_prefix, 1);
+  s.update(&prefix, 1);
   s.update(left.bytes, sizeof(left.bytes));
   s.update(right.bytes, sizeof(right.bytes));
   return s.finalize();

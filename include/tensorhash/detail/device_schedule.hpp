@@ -186,7 +186,8 @@ TENSORHASH_HD typename Hasher::digest_type hash_strided(const tensor_desc& d, st
                                                         std::uint64_t count, bool prefix) noexcept {
   hash_stream<Hasher> s;
   if (prefix) {
-    s.update(&merkle_leaf_prefix, 1);
+    const std::uint8_t leaf = merkle_leaf_prefix;
+    s.update(&leaf, 1);
   }
   if (count == 0) {
     return s.finalize();  // an empty tensor's layout may hold zero extents: never seek in it

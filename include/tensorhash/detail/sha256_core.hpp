@@ -70,9 +70,9 @@ TENSORHASH_HD TENSORHASH_FORCEINLINE void sha256_compress_words(sha256_state& st
                                                                 std::uint32_t w[16]) noexcept {
   std::uint32_t a = st.h[0], b = st.h[1], c = st.h[2], d = st.h[3];
   std::uint32_t e = st.h[4], f = st.h[5], g = st.h[6], h = st.h[7];
-#if defined(__CUDACC__)
+#if TENSORHASH_DEVICE_PASS
 #pragma unroll
-#else
+#elif !defined(__CUDACC__)  // nvcc's host pass knows neither pragma; SHA-NI serves that host
 #pragma GCC unroll 64
 #endif
   for (int i = 0; i < 64; ++i) {

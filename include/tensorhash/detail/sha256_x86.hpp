@@ -20,6 +20,7 @@
 #endif
 
 #include <cstdint>
+#include <utility>
 
 TENSORHASH_NAMESPACE_BEGIN
 namespace detail {
@@ -44,15 +45,45 @@ inline bool cpu_has_sha_ni() noexcept {
   return has;
 }
 
+/// Four rounds of quad `G`: schedule W[G] (for G >= 4), then two SHA256RNDS2.
+template <int G>
+__attribute__((target("sha,ssse3,sse4.1"))) TENSORHASH_FORCEINLINE void shani_quad(
+    __m128i (&w)[4], __m128i& state0, __m128i& state1, const std::uint8_t* block) noexcept {
+  if constexpr (G < 4) {
+    const __m128i byteswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    w[G] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * G)),
+                            byteswap);
+  } else {
+    // W[g] = msg2(msg1(W[g-4], W[g-3]) + alignr(W[g-1], W[g-2], 4), W[g-1]); w[g % 4] is W[g-4].
+    const __m128i s0 = _mm_sha256msg1_epu32(w[G % 4], w[(G + 1) % 4]);
+    const __m128i t7 = _mm_alignr_epi8(w[(G + 3) % 4], w[(G + 2) % 4], 4);
+    w[G % 4] = _mm_sha256msg2_epu32(_mm_add_epi32(s0, t7), w[(G + 3) % 4]);
+  }
+  const __m128i k =
+      _mm_set_epi32(static_cast<int>(sha256_k(4 * G + 3)), static_cast<int>(sha256_k(4 * G + 2)),
+                    static_cast<int>(sha256_k(4 * G + 1)), static_cast<int>(sha256_k(4 * G)));
+  __m128i msg = _mm_add_epi32(w[G % 4], k);
+  state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
+  msg = _mm_shuffle_epi32(msg, 0x0E);
+  state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
+}
+
+/// All 64 rounds of one block, unrolled at compile time.
+template <int... G>
+__attribute__((target("sha,ssse3,sse4.1"))) TENSORHASH_FORCEINLINE void shani_block(
+    __m128i& state0, __m128i& state1, const std::uint8_t* block,
+    std::integer_sequence<int, G...>) noexcept {
+  __m128i w[4];
+  (shani_quad<G>(w, state0, state1, block), ...);
+}
+
 /**
  * @brief Compresses `nblocks` 64-byte blocks with SHA-NI (Intel SHA extensions).
  *
- * The state is held as the ABEF / CDGH register pair that SHA256RNDS2 expects; the message
- * schedule for quad g >= 4 is msg2(msg1(W[g-4], W[g-3]) + alignr(W[g-1], W[g-2]), W[g-1]).
+ * The state is held as the ABEF / CDGH register pair that SHA256RNDS2 expects.
  */
 __attribute__((target("sha,ssse3,sse4.1"))) inline void sha256_compress_shani(
     sha256_state& st, const std::uint8_t* blocks, std::uint64_t nblocks) noexcept {
-  const __m128i byteswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
   __m128i tmp = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&st.h[0]));     // DCBA
   __m128i state1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&st.h[4]));  // HGFE
   tmp = _mm_shuffle_epi32(tmp, 0xB1);                                            // CDAB
@@ -63,25 +94,7 @@ __attribute__((target("sha,ssse3,sse4.1"))) inline void sha256_compress_shani(
   for (std::uint64_t n = 0; n < nblocks; ++n, blocks += 64) {
     const __m128i abef_save = state0;
     const __m128i cdgh_save = state1;
-    __m128i w[4];
-#pragma GCC unroll 16
-    for (int g = 0; g < 16; ++g) {
-      if (g < 4) {
-        w[g] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + 16 * g)),
-                                byteswap);
-      } else {
-        const __m128i s0 = _mm_sha256msg1_epu32(w[g % 4], w[(g + 1) % 4]);
-        const __m128i t7 = _mm_alignr_epi8(w[(g + 3) % 4], w[(g + 2) % 4], 4);
-        w[g % 4] = _mm_sha256msg2_epu32(_mm_add_epi32(s0, t7), w[(g + 3) % 4]);
-      }
-      const __m128i k = _mm_set_epi32(
-          static_cast<int>(sha256_k(4 * g + 3)), static_cast<int>(sha256_k(4 * g + 2)),
-          static_cast<int>(sha256_k(4 * g + 1)), static_cast<int>(sha256_k(4 * g)));
-      __m128i msg = _mm_add_epi32(w[g % 4], k);
-      state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
-      msg = _mm_shuffle_epi32(msg, 0x0E);
-      state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
-    }
+    shani_block(state0, state1, blocks, std::make_integer_sequence<int, 16>{});
     state0 = _mm_add_epi32(state0, abef_save);
     state1 = _mm_add_epi32(state1, cdgh_save);
   }

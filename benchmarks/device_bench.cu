@@ -1,0 +1,260 @@
+// GPU throughput of the CUDA backend, timed with CUDA events (manual time), beside a
+// device-to-device copy and CPU OpenSSL in the same run.
+//
+//   device_bench --benchmark_out=gpu.json --benchmark_out_format=json
+//   python3 benchmarks/gpu_report.py gpu.json
+//
+// Counters: bytes_per_second (tensor bytes), compressions (SHA-256 blocks per second).
+#include <tensorhash/device.cuh>
+
+#include <benchmark/benchmark.h>
+#include <openssl/sha.h>
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace th = tensorhash;
+
+namespace {
+
+constexpr std::int64_t MiB = 1 << 20;
+
+__global__ void fill(std::uint64_t* p, std::uint64_t n) {
+  for (std::uint64_t i = blockIdx.x * std::uint64_t{blockDim.x} + threadIdx.x; i < n;
+       i += std::uint64_t{gridDim.x} * blockDim.x) {
+    std::uint64_t z = (i + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    p[i] = z ^ (z >> 27);
+  }
+}
+
+/// Device memory filled with pseudo-random bytes; null (and an error) when it does not fit.
+struct arena {
+  void* ptr = nullptr;
+  explicit arena(std::size_t bytes) {
+    if (cudaMalloc(&ptr, bytes) != cudaSuccess) {
+      (void)cudaGetLastError();
+      ptr = nullptr;
+      return;
+    }
+    fill<<<2048, 256>>>(static_cast<std::uint64_t*>(ptr), bytes / 8);
+    (void)cudaDeviceSynchronize();
+  }
+  ~arena() { cudaFree(ptr); }
+  arena(const arena&) = delete;
+  arena& operator=(const arena&) = delete;
+  std::uint8_t* bytes() const { return static_cast<std::uint8_t*>(ptr); }
+};
+
+/// (name, shape) of every parameter of Qwen2.5-7B (bf16, untied embeddings).
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> qwen2_5_7b() {
+  const std::int64_t vocab = 152064, hidden = 3584, inter = 18944, kv = 512, layers = 28;
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> p;
+  p.push_back({"model.embed_tokens.weight", {vocab, hidden}});
+  for (std::int64_t l = 0; l < layers; ++l) {
+    const std::string pre = "model.layers." + std::to_string(l) + ".";
+    p.push_back({pre + "self_attn.q_proj.weight", {hidden, hidden}});
+    p.push_back({pre + "self_attn.q_proj.bias", {hidden}});
+    p.push_back({pre + "self_attn.k_proj.weight", {kv, hidden}});
+    p.push_back({pre + "self_attn.k_proj.bias", {kv}});
+    p.push_back({pre + "self_attn.v_proj.weight", {kv, hidden}});
+    p.push_back({pre + "self_attn.v_proj.bias", {kv}});
+    p.push_back({pre + "self_attn.o_proj.weight", {hidden, hidden}});
+    p.push_back({pre + "mlp.gate_proj.weight", {inter, hidden}});
+    p.push_back({pre + "mlp.up_proj.weight", {inter, hidden}});
+    p.push_back({pre + "mlp.down_proj.weight", {hidden, inter}});
+    p.push_back({pre + "input_layernorm.weight", {hidden}});
+    p.push_back({pre + "post_attention_layernorm.weight", {hidden}});
+  }
+  p.push_back({"model.norm.weight", {hidden}});
+  p.push_back({"lm_head.weight", {vocab, hidden}});
+  return p;
+}
+
+/// SHA-256 compressions the plan's batch costs (leaves, nodes; or whole messages in exact mode).
+std::uint64_t compressions(const std::vector<std::uint64_t>& bytes, std::uint64_t chunk) {
+  std::uint64_t total = 0;
+  for (std::uint64_t b : bytes) {
+    if (chunk == 0) {
+      total += (b + 9 + 63) / 64;
+      continue;
+    }
+    const std::uint64_t leaves = (b + chunk - 1) / chunk;
+    total += (b / chunk) * ((chunk + 1 + 9 + 63) / 64);
+    if (b % chunk != 0)
+      total += (b % chunk + 1 + 9 + 63) / 64;
+    if (leaves > 1)
+      total += 2 * (leaves - 1);
+  }
+  return total;
+}
+
+/// Times `plan.hash` with CUDA events; reports tensor bytes and compressions per second.
+template <class Plan>
+void run_plan(benchmark::State& state, const Plan& plan, const std::vector<std::uint64_t>& bytes,
+              std::uint64_t chunk) {
+  std::size_t temp_bytes = 0;
+  (void)plan.hash(nullptr, temp_bytes, nullptr, nullptr);
+  arena temp(temp_bytes), out(plan.size() * sizeof(th::digest256) + 1);
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  for (auto _ : state) {
+    cudaEventRecord(start);
+    const cudaError_t status =
+        plan.hash(temp.ptr, temp_bytes, static_cast<th::digest256*>(out.ptr), nullptr);
+    cudaEventRecord(stop);
+    cudaEventSynchronize(stop);
+    if (status != cudaSuccess) {
+      state.SkipWithError(cudaGetErrorString(status));
+      break;
+    }
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    state.SetIterationTime(ms / 1e3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::uint64_t total = 0;
+  for (auto b : bytes)
+    total += b;
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * total));
+  state.counters["compressions"] =
+      benchmark::Counter(static_cast<double>(compressions(bytes, chunk)),
+                         benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["launches"] = plan.launches();
+  state.counters["items"] = static_cast<double>(plan.items());
+}
+
+template <class Mode>
+void BM_single(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  arena a(bytes);
+  if (a.ptr == nullptr) {
+    state.SkipWithError("not enough device memory");
+    return;
+  }
+  const th::tensor_view v(a.ptr, th::dtype::BF16, {static_cast<std::int64_t>(bytes / 2)}, {},
+                          th::location::cuda(0));
+  const th::device_plan<Mode> plan(std::vector<th::tensor_view>{v});
+  run_plan(state, plan, {bytes}, std::is_same_v<Mode, th::tree> ? th::tree().chunk_bytes() : 0);
+}
+
+template <class Mode, class Canon>
+void BM_state_dict(benchmark::State& state) {
+  const auto params = qwen2_5_7b();
+  std::vector<std::uint64_t> bytes;
+  std::uint64_t total = 0;
+  for (const auto& [name, shape] : params) {
+    std::uint64_t n = 2;
+    for (auto d : shape)
+      n *= static_cast<std::uint64_t>(d);
+    bytes.push_back(n);
+    total += (n + 255) / 256 * 256;
+  }
+  arena a(total);
+  if (a.ptr == nullptr) {
+    state.SkipWithError("not enough device memory for the 7B state dict");
+    return;
+  }
+  std::vector<th::tensor_view> views;
+  std::uint64_t at = 0;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const auto& shape = params[i].second;
+    views.emplace_back(a.bytes() + at, th::dtype::BF16, static_cast<int>(shape.size()),
+                       shape.data(), nullptr, th::location::cuda(0));
+    at += (bytes[i] + 255) / 256 * 256;
+  }
+  const th::device_plan<Mode, Canon> plan(views);
+  if constexpr (!std::is_same_v<Canon, th::as_stored>) {
+    // BF16 stored and hashed as F32: twice the canonical bytes.
+    for (auto& b : bytes)
+      b *= 2;
+  }
+  run_plan(state, plan, bytes, std::is_same_v<Mode, th::tree> ? th::tree().chunk_bytes() : 0);
+  state.counters["tensors"] = static_cast<double>(params.size());
+}
+
+template <class Mode>
+void BM_small_tensors(benchmark::State& state) {
+  const auto count = static_cast<std::size_t>(state.range(0));
+  const std::size_t each = 4096;
+  arena a(count * each);
+  std::vector<th::tensor_view> views;
+  for (std::size_t i = 0; i < count; ++i) {
+    views.emplace_back(a.bytes() + i * each, th::dtype::BF16,
+                       std::initializer_list<std::int64_t>{static_cast<std::int64_t>(each / 2)},
+                       std::initializer_list<std::int64_t>{}, th::location::cuda(0));
+  }
+  const th::device_plan<Mode> plan(views);
+  run_plan(state, plan, std::vector<std::uint64_t>(count, each),
+           std::is_same_v<Mode, th::tree> ? th::tree().chunk_bytes() : 0);
+}
+
+void BM_d2d_copy(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  arena src(bytes), dst(bytes);
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  for (auto _ : state) {
+    cudaEventRecord(start);
+    cudaMemcpyAsync(dst.ptr, src.ptr, bytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(stop);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    state.SetIterationTime(ms / 1e3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+
+void BM_cpu_openssl_sha256(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  std::vector<unsigned char> data(bytes, 0x5a);
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  for (auto _ : state) {
+    SHA256(data.data(), bytes, md);
+    benchmark::DoNotOptimize(md);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+  state.counters["compressions"] = benchmark::Counter(
+      static_cast<double>((bytes + 72) / 64), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+}  // namespace
+
+BENCHMARK(BM_d2d_copy)->Arg(1024 * MiB)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cpu_openssl_sha256)->Arg(256 * MiB)->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_single, th::tree)
+    ->RangeMultiplier(4)
+    ->Range(64 * MiB, 16384 * MiB)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_single, th::exact)
+    ->Arg(16 * MiB)
+    ->Iterations(3)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_state_dict, th::tree, th::as_stored)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_state_dict, th::tree, th::to_f32)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_small_tensors, th::tree)
+    ->Arg(10000)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_TEMPLATE(BM_small_tensors, th::exact)
+    ->Arg(10000)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+
+BENCHMARK_MAIN();

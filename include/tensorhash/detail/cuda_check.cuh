@@ -1,0 +1,79 @@
+/**
+ * @file detail/cuda_check.cuh
+ * @brief CUDA error reporting and the entry checks of the device backend.
+ */
+#pragma once
+
+#include <tensorhash/config.hpp>
+#include <tensorhash/error.hpp>
+#include <tensorhash/view.hpp>
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <string>
+
+TENSORHASH_NAMESPACE_BEGIN
+namespace detail {
+
+/// Throws `error(cuda_error)` naming `call` and the CUDA error when `status` is not success.
+inline void throw_on_cuda_error(cudaError_t status, const char* call) {
+  if (status != cudaSuccess) {
+    throw error(errc::cuda_error, std::string(call) + " failed: " + cudaGetErrorString(status) +
+                                      " (" + cudaGetErrorName(status) + ")");
+  }
+}
+
+/// Evaluates a CUDA runtime call and throws `tensorhash::error` naming it on failure.
+#define TENSORHASH_CUDA_TRY(call) ::tensorhash::detail::throw_on_cuda_error((call), #call)
+
+/// Returns the status of a CUDA runtime call from the enclosing function on failure.
+#define TENSORHASH_CUDA_RETURN(call)    \
+  do {                                  \
+    const cudaError_t status_ = (call); \
+    if (status_ != cudaSuccess) {       \
+      return status_;                   \
+    }                                   \
+  } while (0)
+
+/**
+ * @brief Checks that view `index` lives in memory the current device `device` reads: its
+ *        location says CUDA device `device`, and the runtime agrees (device or managed memory).
+ * @throw error wrong_memory_space naming the view and what its pointer is
+ */
+inline void check_device_view(const tensor_view& v, std::size_t index, int device) {
+  if (v.numel() == 0) {
+    return;
+  }
+  const std::string which = "view " + std::to_string(index);
+  if (v.location().space != memory_space::cuda) {
+    throw error(errc::wrong_memory_space,
+                which +
+                    " is marked as host memory; the device backend reads CUDA memory "
+                    "(hash it with host_engine, or copy it to the device)");
+  }
+  if (v.location().device != device) {
+    throw error(errc::wrong_memory_space,
+                which + " is on CUDA device " + std::to_string(v.location().device) +
+                    " but the plan runs on device " + std::to_string(device));
+  }
+  cudaPointerAttributes attr{};
+  const cudaError_t status = cudaPointerGetAttributes(&attr, v.data());
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();  // clear the error this query left
+    throw error(errc::wrong_memory_space,
+                which + ": cudaPointerGetAttributes failed (" + cudaGetErrorName(status) + ")");
+  }
+  if (attr.type == cudaMemoryTypeUnregistered || attr.type == cudaMemoryTypeHost) {
+    throw error(errc::wrong_memory_space,
+                which + " points to host memory although it is marked as CUDA memory");
+  }
+  if (attr.type == cudaMemoryTypeDevice && attr.device != device) {
+    throw error(errc::wrong_memory_space, which + " points to memory of CUDA device " +
+                                              std::to_string(attr.device) + ", not device " +
+                                              std::to_string(device));
+  }
+}
+
+}  // namespace detail
+TENSORHASH_NAMESPACE_END

@@ -1,0 +1,285 @@
+/**
+ * @file device.cuh
+ * @brief CUDA backend: whole batches of tensors (a state dict) hashed on the GPU in a fixed
+ *        number of stream-ordered kernel launches, capturable in a CUDA graph.
+ *
+ * ```
+ * namespace th = tensorhash;
+ * th::device_plan<th::tree> plan(views.data(), views.size(), th::tree(), stream);  // once
+ * std::size_t temp_bytes = 0;
+ * plan.hash(nullptr, temp_bytes, d_digests, stream);            // 1. query temporary storage
+ * void* d_temp = my_allocator(temp_bytes);
+ * plan.hash(d_temp, temp_bytes, d_digests, stream);             // 2. hash; no host sync
+ * auto digests = th::copy_digests_to_host(d_digests, views.size(), stream);  // syncs stream
+ * ```
+ *
+ * **Why a plan.** Checking pointers (`cudaPointerGetAttributes`), building the schedule and
+ * uploading the tensor descriptors happen once, when the plan is made. `hash` then only launches
+ * kernels: 1 + levels + 1 in tree mode (levels = log2 of the largest tensor's leaf count,
+ * independent of the number of tensors), 1 in exact mode. That is what makes it cheap per
+ * step and capturable in a CUDA graph: RL weight updates rewrite the same buffers every step,
+ * so one plan (or one captured graph) serves every step.
+ *
+ * **Temporary storage** follows CUB's two-phase convention: call `hash` with a null
+ * `d_temp_storage` to learn the bytes, then again with that much device memory. The engine
+ * keeps control of allocation (PyTorch's caching allocator, a graph memory pool), and nothing
+ * is allocated on the hot path. The plan's own descriptor array is allocated stream-ordered
+ * (`cudaMallocAsync`) on the stream given at construction and freed on it by the destructor.
+ *
+ * **Errors.** Construction throws `tensorhash::error` (bad views, host pointers,
+ * `cuda_error` naming the failing call). `hash` returns the `cudaError_t` of the first failing
+ * call, as CUB does, so that it can sit on a hot path or inside a capture.
+ *
+ * **Exact mode** is one sequential SHA-256 stream per tensor, one GPU thread each: fine for
+ * many small tensors, slow for one large tensor (see docs/performance.md); use tree mode, or
+ * the CPU backend, for that.
+ */
+#pragma once
+
+#if !defined(__CUDACC__)
+#error \
+    "tensorhash/device.cuh is CUDA C++: compile it with nvcc. Host-only code includes tensorhash/host.hpp."
+#endif
+
+#include <tensorhash/canonical.hpp>
+#include <tensorhash/config.hpp>
+#include <tensorhash/detail/cuda_check.cuh>
+#include <tensorhash/detail/device_kernels.cuh>
+#include <tensorhash/detail/device_schedule.hpp>
+#include <tensorhash/detail/device_tuning.cuh>
+#include <tensorhash/error.hpp>
+#include <tensorhash/hasher.hpp>
+#include <tensorhash/modes.hpp>
+#include <tensorhash/view.hpp>
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+TENSORHASH_NAMESPACE_BEGIN
+
+/**
+ * @brief A batch of device tensors prepared for hashing on one CUDA device.
+ * @tparam Mode  `exact` or `tree`
+ * @tparam Canon canonicalisation policy (`as_stored`, `to_bf16`, `to_f32`)
+ * @tparam Hasher a model of the hasher concept
+ *
+ * The plan refers to the tensors' memory, not their values: hash again after the values change.
+ * Move-only. `hash` may be called concurrently on several streams.
+ */
+template <class Mode = tree, class Canon = as_stored, class Hasher = sha256>
+class device_plan {
+  static_assert(is_mode_v<Mode>, "tensorhash: Mode must be tensorhash::exact or tensorhash::tree");
+  static_assert(
+      is_canonicalization_v<Canon>,
+      "tensorhash: Canon must be a canonicalisation policy such as tensorhash::as_stored, "
+      "tensorhash::to_bf16 or tensorhash::to_f32 (see tensorhash/canonical.hpp)");
+  static_assert(is_hasher_v<Hasher>,
+                "tensorhash: Hasher must model the hasher concept, e.g. tensorhash::sha256 "
+                "(see tensorhash/hasher.hpp)");
+
+ public:
+  using digest_type = typename Hasher::digest_type;
+
+  /**
+   * @brief Checks the views, builds the schedule and uploads it on `stream`.
+   * @param views  `count` views of memory on the current CUDA device
+   * @param mode   mode value (tree carries its chunk size)
+   * @param stream stream that orders the upload and, later, the destructor's free
+   * @throw error wrong_memory_space for a view that is not device memory of the current device,
+   *        size_overflow, cuda_error naming a failed CUDA call
+   */
+  device_plan(const tensor_view* views, std::size_t count, Mode mode = Mode{},
+              cudaStream_t stream = nullptr)
+      : stream_(stream) {
+    if (count != 0 && views == nullptr) {
+      throw error(errc::null_data, "views is null with a non-zero count");
+    }
+    TENSORHASH_CUDA_TRY(cudaGetDevice(&device_));
+    int major = 0, minor = 0;
+    TENSORHASH_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_));
+    TENSORHASH_CUDA_TRY(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device_));
+    cc_ = 10 * major + minor;
+    for (std::size_t i = 0; i < count; ++i) {
+      detail::check_device_view(views[i], i, device_);
+    }
+    if constexpr (std::is_same_v<Mode, tree>) {
+      chunk_ = mode.chunk_bytes();
+    }
+    schedule_ = detail::make_schedule<Canon>(views, count, chunk_);
+    upload();
+  }
+
+  /// @overload
+  explicit device_plan(const std::vector<tensor_view>& views, Mode mode = Mode{},
+                       cudaStream_t stream = nullptr)
+      : device_plan(views.data(), views.size(), mode, stream) {}
+
+  device_plan(device_plan&& other) noexcept { swap(other); }
+  device_plan& operator=(device_plan&& other) noexcept {
+    device_plan tmp(std::move(other));
+    swap(tmp);
+    return *this;
+  }
+  device_plan(const device_plan&) = delete;
+  device_plan& operator=(const device_plan&) = delete;
+
+  /// Frees the uploaded schedule on the construction stream (stream-ordered, no host sync).
+  ~device_plan() {
+    if (d_descs_ != nullptr) {
+      (void)cudaFreeAsync(d_descs_, stream_);
+    }
+    if (d_offsets_ != nullptr) {
+      (void)cudaFreeAsync(d_offsets_, stream_);
+    }
+  }
+
+  /// Tensors in the batch (digests written by `hash`).
+  std::size_t size() const noexcept { return schedule_.tensors(); }
+  /// Kernel launches per `hash` call.
+  int launches() const noexcept {
+    return std::is_same_v<Mode, tree> ? (schedule_.items() > 0 ? 2 : 1) + schedule_.levels : 1;
+  }
+  /// Leaves (tree) or tensors (exact) hashed in parallel, one GPU thread each.
+  std::uint64_t items() const noexcept { return schedule_.items(); }
+
+  /**
+   * @brief Hashes every tensor of the plan into `d_out[0 .. size())` (device memory).
+   * @param d_temp_storage device memory for intermediate digests, or null to query its size
+   * @param temp_storage_bytes in: bytes at `d_temp_storage`; out (query): bytes needed
+   * @return cudaSuccess, cudaErrorInvalidValue for too little temporary storage or a null
+   *         `d_out`, or the error of the first failing launch
+   */
+  cudaError_t hash(void* d_temp_storage, std::size_t& temp_storage_bytes, digest_type* d_out,
+                   cudaStream_t stream) const {
+    const std::size_t leaves_bytes = align(schedule_.items() * sizeof(digest_type));
+    const std::size_t level_bytes =
+        schedule_.levels > 0 ? align(schedule_.nodes(1) * sizeof(digest_type)) : 0;
+    const std::size_t needed = std::is_same_v<Mode, tree> ? leaves_bytes + level_bytes : 1;
+    if (d_temp_storage == nullptr) {
+      temp_storage_bytes = needed < 1 ? 1 : needed;
+      return cudaSuccess;
+    }
+    if (temp_storage_bytes < needed || (d_out == nullptr && size() != 0)) {
+      return cudaErrorInvalidValue;
+    }
+    if (size() == 0) {
+      return cudaSuccess;
+    }
+    const std::uint64_t tensors = schedule_.tensors();
+    auto* buf_a = static_cast<digest_type*>(d_temp_storage);
+    auto* buf_b = reinterpret_cast<digest_type*>(static_cast<char*>(d_temp_storage) + leaves_bytes);
+    digest_type* items_out = std::is_same_v<Mode, tree> ? buf_a : d_out;
+    const auto d_row = [&](int l) -> const std::uint64_t* {
+      return d_offsets_ + static_cast<std::size_t>(l) * (tensors + 1);
+    };
+    if (schedule_.items() > 0) {
+      TENSORHASH_CUDA_RETURN(detail::with_item_policy(cc_, [&](auto policy) {
+        using policy_t = decltype(policy);
+        detail::item_kernel<policy_t, Hasher, Canon>
+            <<<detail::grid_for(schedule_.items(), policy_t::threads_per_block),
+               policy_t::threads_per_block, 0, stream>>>(d_descs_, d_row(0), tensors, chunk_,
+                                                         schedule_.items(), items_out);
+        return cudaPeekAtLastError();
+      }));
+    }
+    if constexpr (std::is_same_v<Mode, tree>) {
+      constexpr int threads = detail::level_policy::threads_per_block;
+      for (int l = 0; l < schedule_.levels; ++l) {
+        const digest_type* in = l % 2 == 0 ? buf_a : buf_b;
+        digest_type* out = l % 2 == 0 ? buf_b : buf_a;
+        detail::level_kernel<Hasher>
+            <<<detail::grid_for(schedule_.nodes(l + 1), threads), threads, 0, stream>>>(
+                in, d_row(l), d_row(l + 1), tensors, schedule_.nodes(l + 1), out);
+        TENSORHASH_CUDA_RETURN(cudaPeekAtLastError());
+      }
+      const digest_type* last = schedule_.levels % 2 == 0 ? buf_a : buf_b;
+      detail::root_kernel<Hasher><<<detail::grid_for(tensors, threads), threads, 0, stream>>>(
+          last, d_row(schedule_.levels), tensors, d_out);
+      TENSORHASH_CUDA_RETURN(cudaPeekAtLastError());
+    }
+    return cudaSuccess;
+  }
+
+ private:
+  device_plan() = default;
+
+  static std::size_t align(std::size_t bytes) noexcept { return (bytes + 255) / 256 * 256; }
+
+  void upload() {
+    if (schedule_.tensors() == 0) {
+      return;
+    }
+    const std::size_t desc_bytes = schedule_.descs.size() * sizeof(detail::tensor_desc);
+    const std::size_t offset_bytes = schedule_.level_offsets.size() * sizeof(std::uint64_t);
+    TENSORHASH_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void**>(&d_descs_), desc_bytes, stream_));
+    TENSORHASH_CUDA_TRY(
+        cudaMallocAsync(reinterpret_cast<void**>(&d_offsets_), offset_bytes, stream_));
+    TENSORHASH_CUDA_TRY(cudaMemcpyAsync(d_descs_, schedule_.descs.data(), desc_bytes,
+                                        cudaMemcpyHostToDevice, stream_));
+    TENSORHASH_CUDA_TRY(cudaMemcpyAsync(d_offsets_, schedule_.level_offsets.data(), offset_bytes,
+                                        cudaMemcpyHostToDevice, stream_));
+  }
+
+  void swap(device_plan& other) noexcept {
+    std::swap(schedule_, other.schedule_);
+    std::swap(chunk_, other.chunk_);
+    std::swap(device_, other.device_);
+    std::swap(cc_, other.cc_);
+    std::swap(stream_, other.stream_);
+    std::swap(d_descs_, other.d_descs_);
+    std::swap(d_offsets_, other.d_offsets_);
+  }
+
+  detail::schedule schedule_;
+  std::uint64_t chunk_ = 0;  // 0 in exact mode
+  int device_ = 0;
+  int cc_ = 0;
+  cudaStream_t stream_ = nullptr;
+  detail::tensor_desc* d_descs_ = nullptr;
+  std::uint64_t* d_offsets_ = nullptr;
+};
+
+/**
+ * @brief Copies `count` digests from device memory and waits for `stream` (this helper
+ *        synchronises, by design: it is where results reach the host).
+ * @throw error cuda_error naming the failed call
+ */
+template <class Digest>
+std::vector<Digest> copy_digests_to_host(const Digest* d_digests, std::size_t count,
+                                         cudaStream_t stream) {
+  std::vector<Digest> out(count);
+  if (count == 0) {
+    return out;
+  }
+  TENSORHASH_CUDA_TRY(cudaMemcpyAsync(out.data(), d_digests, count * sizeof(Digest),
+                                      cudaMemcpyDeviceToHost, stream));
+  TENSORHASH_CUDA_TRY(cudaStreamSynchronize(stream));
+  return out;
+}
+
+/**
+ * @brief One-shot convenience: plan, temporary storage (`cudaMallocAsync`), hash, free — all
+ *        ordered on `stream`, no host synchronisation. Not for graph capture (the plan's upload
+ *        copies from pageable memory); capture `device_plan::hash` instead.
+ * @throw error as device_plan's constructor, or cuda_error naming a failed call
+ */
+template <class Mode = tree, class Canon = as_stored, class Hasher = sha256>
+void device_hash(const tensor_view* views, std::size_t count, typename Hasher::digest_type* d_out,
+                 Mode mode = Mode{}, cudaStream_t stream = nullptr) {
+  const device_plan<Mode, Canon, Hasher> plan(views, count, mode, stream);
+  std::size_t bytes = 0;
+  TENSORHASH_CUDA_TRY(plan.hash(nullptr, bytes, d_out, stream));
+  void* d_temp = nullptr;
+  TENSORHASH_CUDA_TRY(cudaMallocAsync(&d_temp, bytes, stream));
+  const cudaError_t status = plan.hash(d_temp, bytes, d_out, stream);
+  const cudaError_t freed = cudaFreeAsync(d_temp, stream);
+  TENSORHASH_CUDA_TRY(status);
+  TENSORHASH_CUDA_TRY(freed);
+}
+
+TENSORHASH_NAMESPACE_END

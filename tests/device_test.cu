@@ -1,0 +1,359 @@
+// CUDA backend on a real device: device digests == Python reference and CPU backend digests,
+// batches of 1 to 5000 tensors, a tensor over 4 GiB, NIST vectors hashed in a kernel, CUDA graph
+// capture and replay, concurrent streams, and entry checks. Without a CUDA device the program
+// exits with 77, which ctest reports as "Skipped" (never as passed).
+#define CATCH_CONFIG_RUNNER
+#include "test_util.hpp"
+
+#include <tensorhash/device.cuh>
+#include <tensorhash/host.hpp>
+
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <random>
+
+using namespace tensorhash;
+
+namespace {
+
+void check_cuda(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    FAIL(what << ": " << cudaGetErrorString(e));
+  }
+}
+#define CUDA_OK(call) check_cuda((call), #call)
+
+struct device_buffer {
+  void* ptr = nullptr;
+  explicit device_buffer(std::size_t bytes) { CUDA_OK(cudaMalloc(&ptr, bytes == 0 ? 1 : bytes)); }
+  ~device_buffer() { cudaFree(ptr); }
+  device_buffer(const device_buffer&) = delete;
+  device_buffer& operator=(const device_buffer&) = delete;
+  std::uint8_t* bytes() const { return static_cast<std::uint8_t*>(ptr); }
+};
+
+/// A view with the same layout as `v` over `base` in device memory.
+tensor_view on_device(const tensor_view& v, const void* base) {
+  std::int64_t shape[max_rank], strides[max_rank];
+  for (int i = 0; i < v.rank(); ++i) {
+    shape[i] = v.shape(i);
+    strides[i] = v.stride(i);
+  }
+  return tensor_view(v.numel() == 0 ? nullptr : base, v.dtype(), v.rank(), shape, strides,
+                     location::cuda(0));
+}
+
+template <class Mode, class Canon>
+std::vector<digest256> hash_on_device(const std::vector<tensor_view>& views, Mode mode) {
+  device_buffer out(views.size() * sizeof(digest256));
+  auto* d_out = static_cast<digest256*>(out.ptr);
+  device_hash<Mode, Canon>(views.data(), views.size(), d_out, mode, nullptr);
+  return copy_digests_to_host(d_out, views.size(), nullptr);
+}
+
+struct reference_case {
+  std::string mode, canon, digest;
+  std::uint64_t chunk = 0;
+  dtype type = dtype::U8;
+  std::vector<std::int64_t> shape, strides;
+  std::int64_t offset = 0;
+  std::vector<std::uint8_t> buffer;
+};
+
+reference_case parse_case(const std::string& line) {
+  std::istringstream in(line);
+  reference_case c;
+  std::string type, buffer;
+  int rank = 0;
+  in >> c.mode >> c.chunk >> c.canon >> type >> rank;
+  c.type = dtype_from_string(type);
+  c.shape.resize(static_cast<std::size_t>(rank));
+  c.strides.resize(static_cast<std::size_t>(rank));
+  for (auto& n : c.shape)
+    in >> n;
+  for (auto& s : c.strides)
+    in >> s;
+  in >> c.offset >> buffer >> c.digest;
+  c.buffer = test_util::from_hex(buffer);
+  return c;
+}
+
+template <class Canon>
+std::vector<digest256> dispatch_mode(const std::string& mode, std::uint64_t chunk,
+                                     const std::vector<tensor_view>& views) {
+  if (mode == "exact")
+    return hash_on_device<exact, Canon>(views, exact{});
+  return hash_on_device<tree, Canon>(views, tree(chunk));
+}
+
+std::vector<digest256> dispatch(const std::string& mode, const std::string& canon,
+                                std::uint64_t chunk, const std::vector<tensor_view>& views) {
+  if (canon == "BF16")
+    return dispatch_mode<to_bf16>(mode, chunk, views);
+  if (canon == "F32")
+    return dispatch_mode<to_f32>(mode, chunk, views);
+  return dispatch_mode<as_stored>(mode, chunk, views);
+}
+
+errc code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const error& e) {
+    return e.code();
+  }
+  FAIL("no tensorhash::error was thrown");
+  return errc::invalid_argument;
+}
+
+__global__ void nist_kernel(const std::uint8_t* msgs, const std::uint64_t* offsets, int count,
+                            digest256* out) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < count) {
+    out[i] = hash_bytes<sha256>(msgs + offsets[i], offsets[i + 1] - offsets[i]);
+  }
+}
+
+__global__ void fill_kernel(std::uint64_t* p, std::uint64_t n, std::uint64_t seed) {
+  for (std::uint64_t i = blockIdx.x * std::uint64_t{blockDim.x} + threadIdx.x; i < n;
+       i += std::uint64_t{gridDim.x} * blockDim.x) {
+    std::uint64_t z = (i + seed) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    p[i] = z ^ (z >> 27);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("NIST SHAVS vectors hashed inside a kernel", "[device][nist]") {
+  std::vector<std::uint8_t> msgs;
+  std::vector<std::uint64_t> offsets = {0};
+  std::vector<std::string> expected;
+  for (const char* file : {"SHA256ShortMsg.rsp", "SHA256LongMsg.rsp"}) {
+    long bits = 0;
+    std::string msg;
+    for (const auto& line : test_util::read_lines(test_util::data_path(file))) {
+      if (line.rfind("Len = ", 0) == 0)
+        bits = std::stol(line.substr(6));
+      if (line.rfind("Msg = ", 0) == 0)
+        msg = line.substr(6);
+      if (line.rfind("MD = ", 0) == 0) {
+        const auto bytes = bits == 0 ? std::vector<std::uint8_t>{} : test_util::from_hex(msg);
+        msgs.insert(msgs.end(), bytes.begin(), bytes.end());
+        offsets.push_back(msgs.size());
+        expected.push_back(line.substr(5));
+      }
+    }
+  }
+  REQUIRE(expected.size() == 129);
+  device_buffer d_msgs(msgs.size()), d_offsets(offsets.size() * 8), d_out(expected.size() * 32);
+  CUDA_OK(cudaMemcpy(d_msgs.ptr, msgs.data(), msgs.size(), cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemcpy(d_offsets.ptr, offsets.data(), offsets.size() * 8, cudaMemcpyHostToDevice));
+  nist_kernel<<<2, 128>>>(d_msgs.bytes(), static_cast<const std::uint64_t*>(d_offsets.ptr),
+                          static_cast<int>(expected.size()), static_cast<digest256*>(d_out.ptr));
+  CUDA_OK(cudaGetLastError());
+  const auto got =
+      copy_digests_to_host(static_cast<digest256*>(d_out.ptr), expected.size(), nullptr);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    CHECK(got[i].to_hex() == expected[i]);
+  }
+}
+
+TEST_CASE("Device digests equal the Python reference on every case", "[device][reference]") {
+  const auto lines = test_util::read_lines(test_util::reference_path("reference_cases.txt"));
+  REQUIRE(lines.size() >= 1000);
+  std::map<std::string, std::vector<reference_case>> batches;
+  for (const auto& line : lines) {
+    auto c = parse_case(line);
+    batches[c.mode + " " + std::to_string(c.mode == "exact" ? 0 : c.chunk) + " " + c.canon]
+        .push_back(std::move(c));
+  }
+  for (const auto& [key, cases] : batches) {
+    CAPTURE(key);
+    std::vector<std::unique_ptr<device_buffer>> storage;
+    std::vector<tensor_view> views;
+    for (const auto& c : cases) {
+      storage.push_back(std::make_unique<device_buffer>(c.buffer.size()));
+      CUDA_OK(cudaMemcpy(storage.back()->ptr, c.buffer.data(), c.buffer.size(),
+                         cudaMemcpyHostToDevice));
+      const auto* base =
+          c.buffer.empty() ? nullptr : storage.back()->bytes() + c.offset * size_of(c.type);
+      views.push_back(tensor_view(base, c.type, static_cast<int>(c.shape.size()), c.shape.data(),
+                                  c.strides.data(), location::cuda(0)));
+    }
+    const auto got = dispatch(cases[0].mode, cases[0].canon, cases[0].chunk, views);
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      CHECK(got[i].to_hex() == cases[i].digest);
+    }
+  }
+}
+
+TEST_CASE("Batches of 1 to 5000 mixed tensors equal the CPU backend", "[device][batch]") {
+  std::mt19937_64 rng(5);
+  for (std::size_t count : {1u, 7u, 100u, 1000u, 5000u}) {
+    CAPTURE(count);
+    std::vector<std::size_t> bytes(count);
+    std::size_t total = 0;
+    for (auto& b : bytes) {
+      b = (rng() % 4 == 0 ? rng() % (1u << 20) : rng() % 20000) / 8 * 8;
+      total += (b + 255) / 256 * 256;
+    }
+    std::vector<std::uint8_t> host(total);
+    for (auto& x : host)
+      x = static_cast<std::uint8_t>(rng());
+    device_buffer dev(total);
+    CUDA_OK(cudaMemcpy(dev.ptr, host.data(), total, cudaMemcpyHostToDevice));
+    std::vector<tensor_view> host_views, dev_views;
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const dtype t = static_cast<dtype>(rng() % dtype_count);
+      const auto n = static_cast<std::int64_t>(bytes[i] / size_of(t));
+      if (i % 3 == 1 && n >= 4) {  // a transposed view
+        host_views.push_back(tensor_view(host.data() + at, t, {2, n / 2}, {1, 2}));
+      } else {
+        host_views.push_back(tensor_view(host.data() + at, t, {n}));
+      }
+      dev_views.push_back(on_device(host_views.back(), dev.bytes() + at));
+      at += (bytes[i] + 255) / 256 * 256;
+    }
+    host_engine<tree, to_bf16> cpu_tree(tree(4096));
+    CHECK(hash_on_device<tree, to_bf16>(dev_views, tree(4096)) == cpu_tree.hash(host_views));
+    host_engine<exact> cpu_exact;
+    CHECK(hash_on_device<exact, as_stored>(dev_views, exact{}) == cpu_exact.hash(host_views));
+  }
+}
+
+TEST_CASE("A tensor over 4 GiB and a broadcast view past 2^31 elements", "[device][large]") {
+  std::size_t free_bytes = 0, total_bytes = 0;
+  CUDA_OK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  const std::size_t n = (std::size_t{9} << 29);  // 4.5 GiB
+  if (free_bytes < n + (std::size_t{1} << 30)) {
+    WARN("not enough device memory for the 4.5 GiB tensor: not run");
+    return;
+  }
+  device_buffer dev(n);
+  fill_kernel<<<1024, 256>>>(static_cast<std::uint64_t*>(dev.ptr), n / 8, 3);
+  CUDA_OK(cudaDeviceSynchronize());
+  std::vector<std::uint8_t> host(n);
+  CUDA_OK(cudaMemcpy(host.data(), dev.ptr, n, cudaMemcpyDeviceToHost));
+  const tensor_view hv(host.data(), dtype::BF16, {static_cast<std::int64_t>(n / 2)});
+  host_engine<tree> cpu;
+  CHECK(hash_on_device<tree, as_stored>({on_device(hv, dev.ptr)}, tree()) ==
+        std::vector<digest256>{cpu.hash(hv)});
+  // 3 * 2^30 x 2 broadcast BF16 elements: 12 GiB of canonical bytes from 2 bytes of memory.
+  const tensor_view bh(host.data(), dtype::BF16, {std::int64_t{3} << 30, 2}, {0, 1});
+  CHECK(hash_on_device<tree, as_stored>({on_device(bh, dev.ptr)}, tree()) ==
+        std::vector<digest256>{cpu.hash(bh)});
+}
+
+TEST_CASE("A captured CUDA graph replays with the same digests and sees new data",
+          "[device][graph]") {
+  const std::size_t bytes = std::size_t{3} << 20;
+  device_buffer data(bytes), out(2 * sizeof(digest256));
+  fill_kernel<<<64, 256>>>(static_cast<std::uint64_t*>(data.ptr), bytes / 8, 1);
+  const std::vector<tensor_view> views = {
+      tensor_view(data.ptr, dtype::BF16, {1024, 1536}, {}, location::cuda(0)),
+      tensor_view(data.ptr, dtype::BF16, {1536, 1024}, {1, 1536}, location::cuda(0))};
+  cudaStream_t stream;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  device_plan<tree> plan(views, tree(), stream);
+  std::size_t temp_bytes = 0;
+  CUDA_OK(plan.hash(nullptr, temp_bytes, nullptr, stream));
+  device_buffer temp(temp_bytes);
+  auto* d_out = static_cast<digest256*>(out.ptr);
+  CUDA_OK(plan.hash(temp.ptr, temp_bytes, d_out, stream));
+  const auto direct = copy_digests_to_host(d_out, 2, stream);
+
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  CUDA_OK(plan.hash(temp.ptr, temp_bytes, d_out, stream));
+  CUDA_OK(cudaStreamEndCapture(stream, &graph));
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int replay = 0; replay < 2; ++replay) {
+    CUDA_OK(cudaMemsetAsync(d_out, 0, 2 * sizeof(digest256), stream));
+    CUDA_OK(cudaGraphLaunch(exec, stream));
+    CHECK(copy_digests_to_host(d_out, 2, stream) == direct);
+  }
+  fill_kernel<<<64, 256, 0, stream>>>(static_cast<std::uint64_t*>(data.ptr), bytes / 8, 2);
+  CUDA_OK(cudaGraphLaunch(exec, stream));
+  const auto changed = copy_digests_to_host(d_out, 2, stream);
+  CHECK(changed[0] != direct[0]);
+  std::vector<std::uint8_t> host(bytes);
+  CUDA_OK(cudaMemcpy(host.data(), data.ptr, bytes, cudaMemcpyDeviceToHost));
+  CHECK(changed[0] == host_hash(tensor_view(host.data(), dtype::BF16, {1024, 1536})));
+  CUDA_OK(cudaGraphExecDestroy(exec));
+  CUDA_OK(cudaGraphDestroy(graph));
+  CUDA_OK(cudaStreamDestroy(stream));
+}
+
+TEST_CASE("Several streams hash concurrently with identical results", "[device][streams]") {
+  const std::size_t bytes = std::size_t{16} << 20;
+  device_buffer data(bytes);
+  fill_kernel<<<256, 256>>>(static_cast<std::uint64_t*>(data.ptr), bytes / 8, 9);
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<tensor_view> views = {
+      tensor_view(data.ptr, dtype::F32, {2048, 2048}, {}, location::cuda(0))};
+  device_plan<tree, to_bf16> plan(views, tree());
+  std::size_t temp_bytes = 0;
+  CUDA_OK(plan.hash(nullptr, temp_bytes, nullptr, nullptr));
+  constexpr int streams = 4;
+  std::vector<cudaStream_t> s(streams);
+  std::vector<std::unique_ptr<device_buffer>> temps, outs;
+  for (int i = 0; i < streams; ++i) {
+    CUDA_OK(cudaStreamCreateWithFlags(&s[static_cast<std::size_t>(i)], cudaStreamNonBlocking));
+    temps.push_back(std::make_unique<device_buffer>(temp_bytes));
+    outs.push_back(std::make_unique<device_buffer>(sizeof(digest256)));
+  }
+  for (int i = 0; i < streams; ++i) {
+    CUDA_OK(plan.hash(temps[static_cast<std::size_t>(i)]->ptr, temp_bytes,
+                      static_cast<digest256*>(outs[static_cast<std::size_t>(i)]->ptr),
+                      s[static_cast<std::size_t>(i)]));
+  }
+  std::vector<std::uint8_t> host(bytes);
+  CUDA_OK(cudaMemcpy(host.data(), data.ptr, bytes, cudaMemcpyDeviceToHost));
+  const auto expected =
+      host_hash<tree, to_bf16>(tensor_view(host.data(), dtype::F32, {2048, 2048}));
+  for (int i = 0; i < streams; ++i) {
+    const auto got =
+        copy_digests_to_host(static_cast<digest256*>(outs[static_cast<std::size_t>(i)]->ptr), 1,
+                             s[static_cast<std::size_t>(i)]);
+    CHECK(got[0] == expected);
+    CUDA_OK(cudaStreamDestroy(s[static_cast<std::size_t>(i)]));
+  }
+}
+
+TEST_CASE("Host pointers and wrong locations are refused on entry", "[device][error]") {
+  std::vector<float> host(16);
+  device_buffer dev(64);
+  // Marked as host memory.
+  const tensor_view h(host.data(), dtype::F32, {16});
+  CHECK(code_of([&] { device_plan<tree>({h}); }) == errc::wrong_memory_space);
+  // Marked as CUDA memory but really a host pointer.
+  const tensor_view lie(host.data(), dtype::F32, {16}, {}, location::cuda(0));
+  CHECK(code_of([&] { device_plan<tree>({lie}); }) == errc::wrong_memory_space);
+  // A device pointer handed to the host backend through its location.
+  const tensor_view d(dev.ptr, dtype::F32, {16}, {}, location::cuda(0));
+  CHECK(code_of([&] { host_hash(d); }) == errc::wrong_memory_space);
+  // Too little temporary storage is an error code, not a crash.
+  device_plan<tree> plan({d});
+  std::size_t needed = 0;
+  CUDA_OK(plan.hash(nullptr, needed, nullptr, nullptr));
+  std::size_t too_small = 0;
+  CHECK(plan.hash(dev.ptr, too_small, static_cast<digest256*>(dev.ptr), nullptr) ==
+        cudaErrorInvalidValue);
+  // An empty batch is a no-op.
+  device_plan<exact> none(std::vector<tensor_view>{});
+  CHECK(none.size() == 0);
+}
+
+int main(int argc, char** argv) {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("no CUDA device: device tests skipped\n");
+    return 77;
+  }
+  return Catch::Session().run(argc, argv);
+}
