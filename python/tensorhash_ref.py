@@ -12,6 +12,7 @@ distances instead of adding a bias.
 """
 
 import hashlib
+import json
 import itertools
 import math
 import struct
@@ -195,3 +196,94 @@ def digest(buf, dtype, shape, strides=None, offset=0, mode="tree",
     if mode == "tree":
         return tree_digest(message, chunk_bytes)
     raise ValueError("mode must be 'exact' or 'tree'")
+
+
+# ---------------------------------------------------------------------------------------------
+# safetensors files, manifests and aggregates (docs/format.md §6–7)
+
+def write_safetensors(path, tensors, metadata=None):
+    """Writes {name: (dtype, shape, raw_bytes)} as a safetensors file, tensors in name order."""
+    header, offset, blobs = {}, 0, []
+    if metadata:
+        header["__metadata__"] = metadata
+    for name in sorted(tensors):
+        dtype, shape, raw = tensors[name]
+        header[name] = {"dtype": dtype, "shape": list(shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+        blobs.append(raw)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def read_safetensors(path):
+    """{name: (dtype, shape, raw_bytes)} of a (trusted) safetensors file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    header.pop("__metadata__", None)
+    base = 8 + n
+    return {name: (info["dtype"], tuple(info["shape"]),
+                   data[base + info["data_offsets"][0]:base + info["data_offsets"][1]])
+            for name, info in header.items()}
+
+
+def rank_aggregate(digests):
+    """SGLang's per-rank checksum: SHA-256 over name then hex digest, names in code-point order."""
+    h = hashlib.sha256()
+    for name in sorted(digests):
+        h.update(name.encode("utf-8"))
+        h.update(digests[name].encode("ascii"))
+    return h.hexdigest()
+
+
+def engine_aggregate(rank_hexes):
+    """SGLang's per-engine checksum: SHA-256 over the per-rank hex digests in rank order."""
+    return hashlib.sha256("".join(rank_hexes).encode("ascii")).hexdigest()
+
+
+def manifest(tensors, mode="tree", chunk_bytes=DEFAULT_CHUNK_BYTES, canon=None):
+    """The manifest document of {name: (dtype, shape, raw_bytes)} (contiguous tensors)."""
+    doc = {"format": "tensorhash.manifest/1",
+           "algorithm": "sha256" if mode == "exact" else "sha256-tree"}
+    if mode == "tree":
+        doc["chunk_bytes"] = chunk_bytes
+    doc["canonical_dtype"] = canon
+    entries = {}
+    for name in sorted(tensors):
+        dtype, shape, raw = tensors[name]
+        entries[name] = {"dtype": dtype, "shape": list(shape),
+                         "digest": digest(raw, dtype, shape, mode=mode, chunk_bytes=chunk_bytes,
+                                          canon=canon)}
+    doc["tensors"] = entries
+    doc["aggregate"] = rank_aggregate({n: e["digest"] for n, e in entries.items()})
+    return doc
+
+
+TORCH_DTYPE_NAMES = {
+    "F64": "torch.float64", "F32": "torch.float32", "F16": "torch.float16",
+    "BF16": "torch.bfloat16", "F8_E4M3": "torch.float8_e4m3fn", "F8_E5M2": "torch.float8_e5m2",
+    "I64": "torch.int64", "I32": "torch.int32", "I16": "torch.int16", "I8": "torch.int8",
+    "U64": "torch.uint64", "U32": "torch.uint32", "U16": "torch.uint16", "U8": "torch.uint8",
+    "BOOL": "torch.bool",
+}
+
+
+def sglang_diffusion_digest(raw, dtype, shape, canon=None):
+    """SHA-256(str(dtype) || repr(tuple(shape)) || canonical bytes), SGLang-diffusion's check."""
+    message = canonical_bytes(raw, dtype, shape, canon=canon)
+    prefix = TORCH_DTYPE_NAMES[canonical_dtype(dtype, canon)] + repr(tuple(shape))
+    return hashlib.sha256(prefix.encode("ascii") + message).hexdigest()
+
+
+def sglang_weights_checksum(tensors, canon=None):
+    """One SHA-256 over name then canonical bytes, names in code-point order (SGLang)."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        dtype, shape, raw = tensors[name]
+        h.update(name.encode("utf-8"))
+        h.update(canonical_bytes(raw, dtype, shape, canon=canon))
+    return h.hexdigest()

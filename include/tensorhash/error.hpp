@@ -23,6 +23,9 @@ enum class errc {
   invalid_hex,         ///< a hex digest string that is not 64 lowercase/uppercase hex digits
   wrong_memory_space,  ///< a view whose memory the chosen backend cannot read
   cuda_error,          ///< a CUDA runtime call failed; the message names the call
+  parse_error,         ///< malformed input: safetensors header, manifest JSON, bucket metadata
+  io_error,            ///< a file could not be opened, mapped or written
+  duplicate_name,      ///< a tensor name that must be unique appears twice
 };
 
 /// @brief Short stable name of an error class ("null_data", ...), for logs and tests.
@@ -48,6 +51,12 @@ inline const char* to_string(errc code) noexcept {
       return "wrong_memory_space";
     case errc::cuda_error:
       return "cuda_error";
+    case errc::parse_error:
+      return "parse_error";
+    case errc::io_error:
+      return "io_error";
+    case errc::duplicate_name:
+      return "duplicate_name";
   }
   return "unknown";
 }

@@ -109,6 +109,20 @@ class host_engine {
     return out;
   }
 
+  /**
+   * @brief The ordered leaf digests of one tensor's tree (tree mode only): what ranks exchange
+   *        to compose a tree from shards or to locate a difference, 32 bytes per chunk.
+   *        `merkle_root(leaves(t)) == hash(t)`.
+   */
+  template <class Tensor>
+  std::vector<digest_type> leaves(const Tensor& tensor) {
+    static_assert(std::is_same_v<Mode, tree>,
+                  "tensorhash: leaf digests exist in tree mode only; use host_engine<tree, ...>");
+    std::vector<detail::canonical_reader<Canon>> readers;
+    readers.emplace_back(checked(make_view(tensor), 0));
+    return hash_leaves(readers).leaves;
+  }
+
  private:
   static tensor_view checked(const tensor_view& v, std::size_t index) {
     if (v.location().space != memory_space::host) {
@@ -142,42 +156,54 @@ class host_engine {
     std::copy(result.begin(), result.end(), out);
   }
 
-  void hash_tree(const std::vector<detail::canonical_reader<Canon>>& readers, digest_type* out) {
+  /// Leaf digests of every tensor of a batch in one array; tensor i owns [first[i], first[i+1]).
+  struct leaf_table {
+    std::vector<std::uint64_t> first;
+    std::vector<digest_type> leaves;
+  };
+
+  leaf_table hash_leaves(const std::vector<detail::canonical_reader<Canon>>& readers) {
     const std::uint64_t chunk = mode_.chunk_bytes();
-    // first_leaf[i] is the index of tensor i's first leaf in one array for the whole batch.
-    std::vector<std::uint64_t> first_leaf(readers.size() + 1, 0);
+    leaf_table table;
+    table.first.assign(readers.size() + 1, 0);
     for (std::size_t i = 0; i < readers.size(); ++i) {
-      first_leaf[i + 1] = first_leaf[i] + mode_.leaf_count(readers[i].size());
+      table.first[i + 1] = table.first[i] + mode_.leaf_count(readers[i].size());
     }
-    std::vector<digest_type> leaves(first_leaf.back());
+    table.leaves.resize(table.first.back());
+    const auto& first = table.first;
     // Pieces of at most 1 MiB, and at least four per thread, keep every thread busy without
     // fine-grained contention.
-    const std::uint64_t per_thread = leaves.size() / (4 * std::uint64_t{pool_.size()});
+    const std::uint64_t per_thread = table.leaves.size() / (4 * std::uint64_t{pool_.size()});
     const std::uint64_t grain =
         std::max<std::uint64_t>(1, std::min((std::uint64_t{1} << 20) / chunk, per_thread));
-    pool_.parallel_for(leaves.size(), grain, [&](std::uint64_t b, std::uint64_t e) {
+    pool_.parallel_for(table.leaves.size(), grain, [&](std::uint64_t b, std::uint64_t e) {
       detail::staging buf;
-      std::size_t t = static_cast<std::size_t>(
-          std::upper_bound(first_leaf.begin(), first_leaf.end(), b) - first_leaf.begin() - 1);
+      std::size_t t = static_cast<std::size_t>(std::upper_bound(first.begin(), first.end(), b) -
+                                               first.begin() - 1);
       for (std::uint64_t leaf = b; leaf < e; ++leaf) {
-        while (first_leaf[t + 1] <= leaf) {
+        while (first[t + 1] <= leaf) {
           ++t;
         }
         const auto& r = readers[t];
-        const std::uint64_t offset = (leaf - first_leaf[t]) * chunk;
+        const std::uint64_t offset = (leaf - first[t]) * chunk;
         const std::uint64_t bytes = std::min(chunk, r.size() - offset);
         hash_stream<Hasher> s;
         s.update(&merkle_leaf_prefix, 1);
         r.read(offset / r.element_bytes(), bytes / r.element_bytes(), buf,
                [&](const std::uint8_t* p, std::uint64_t n) { s.update(p, n); });
-        leaves[leaf] = s.finalize();
+        table.leaves[leaf] = s.finalize();
       }
     });
+    return table;
+  }
+
+  void hash_tree(const std::vector<detail::canonical_reader<Canon>>& readers, digest_type* out) {
+    leaf_table table = hash_leaves(readers);
     std::vector<digest_type> roots(readers.size());
     pool_.parallel_for(readers.size(), 1, [&](std::uint64_t b, std::uint64_t e) {
       for (std::uint64_t i = b; i < e; ++i) {
-        roots[i] = merkle_root_in_place<Hasher>(leaves.data() + first_leaf[i],
-                                                first_leaf[i + 1] - first_leaf[i]);
+        roots[i] = merkle_root_in_place<Hasher>(table.leaves.data() + table.first[i],
+                                                table.first[i + 1] - table.first[i]);
       }
     });
     std::copy(roots.begin(), roots.end(), out);

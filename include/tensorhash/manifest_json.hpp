@@ -1,0 +1,182 @@
+/**
+ * @file manifest_json.hpp
+ * @brief Manifest JSON (format "tensorhash.manifest/1") through nlohmann/json, an optional
+ *        dependency: only code that includes this header needs it.
+ *
+ * ```json
+ * {"format": "tensorhash.manifest/1", "algorithm": "sha256-tree", "chunk_bytes": 16384,
+ *  "canonical_dtype": null,
+ *  "tensors": {"w": {"dtype": "BF16", "shape": [4096, 4096], "digest": "<64 hex>"}},
+ *  "aggregate": "<64 hex>"}
+ * ```
+ * `chunk_bytes` is present for tree manifests only; a tensor may carry `"leaves": [hex, ...]`.
+ * Reading is strict: unknown algorithms, bad digests or shapes, and an aggregate that does not
+ * match the tensors are errors.
+ */
+#pragma once
+
+#include <tensorhash/config.hpp>
+#include <tensorhash/detail/file_io.hpp>
+#include <tensorhash/detail/json_strict.hpp>
+#include <tensorhash/error.hpp>
+#include <tensorhash/manifest.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+TENSORHASH_NAMESPACE_BEGIN
+
+/// Value of the manifest's "format" key.
+inline constexpr const char* manifest_format = "tensorhash.manifest/1";
+
+/// @return the manifest as a JSON document (tensors in code-point order of their names)
+inline nlohmann::ordered_json to_json(const manifest& m) {
+  nlohmann::ordered_json j;
+  j["format"] = manifest_format;
+  j["algorithm"] = m.settings().algorithm;
+  if (m.settings().chunk_bytes != 0) {
+    j["chunk_bytes"] = m.settings().chunk_bytes;
+  }
+  j["canonical_dtype"] = m.settings().canonical_dtype
+                             ? nlohmann::ordered_json(to_string(*m.settings().canonical_dtype))
+                             : nlohmann::ordered_json(nullptr);
+  nlohmann::ordered_json tensors = nlohmann::ordered_json::object();
+  for (const auto& [name, e] : m.tensors()) {
+    nlohmann::ordered_json t;
+    t["dtype"] = to_string(e.type);
+    t["shape"] = e.shape;
+    t["digest"] = e.digest.to_hex();
+    if (!e.leaves.empty()) {
+      nlohmann::ordered_json leaves = nlohmann::ordered_json::array();
+      for (const auto& l : e.leaves) {
+        leaves.push_back(l.to_hex());
+      }
+      t["leaves"] = std::move(leaves);
+    }
+    tensors[name] = std::move(t);
+  }
+  j["tensors"] = std::move(tensors);
+  j["aggregate"] = m.aggregate().to_hex();
+  return j;
+}
+
+namespace detail {
+template <class J>
+const J& require(const J& obj, const char* key, const std::string& where) {
+  const auto it = obj.find(key);
+  if (it == obj.end()) {
+    throw error(errc::parse_error, where + ": missing \"" + key + "\"");
+  }
+  return *it;
+}
+
+inline digest256 parse_digest(const nlohmann::json& v, const std::string& where) {
+  if (!v.is_string()) {
+    throw error(errc::parse_error, where + ": digest is not a string");
+  }
+  try {
+    return digest256::from_hex(v.get<std::string>());
+  } catch (const error& e) {
+    throw error(errc::parse_error, where + ": " + e.what());
+  }
+}
+}  // namespace detail
+
+/**
+ * @brief Parses a manifest document.
+ * @param label names the source in error messages (a file name)
+ * @throw error parse_error naming the source and the offending key or tensor
+ */
+inline manifest manifest_from_json(const std::string& text, const std::string& label = "manifest") {
+  const nlohmann::json j = detail::parse_json_strict(text, label);
+  if (!j.is_object()) {
+    throw error(errc::parse_error, label + ": not a JSON object");
+  }
+  const auto& format = detail::require(j, "format", label);
+  if (format != manifest_format) {
+    throw error(errc::parse_error, label + ": format is not \"" + manifest_format + "\"");
+  }
+  digest_settings s;
+  const auto& algorithm = detail::require(j, "algorithm", label);
+  if (algorithm == exact::algorithm) {
+    s.algorithm = exact::algorithm;
+    s.chunk_bytes = 0;
+  } else if (algorithm == tree::algorithm) {
+    const auto& chunk = detail::require(j, "chunk_bytes", label);
+    if (!chunk.is_number_unsigned()) {
+      throw error(errc::parse_error, label + ": chunk_bytes is not a positive integer");
+    }
+    try {
+      s.chunk_bytes = tree(chunk.get<std::uint64_t>()).chunk_bytes();
+    } catch (const error& e) {
+      throw error(errc::parse_error, label + ": " + e.what());
+    }
+  } else {
+    throw error(errc::parse_error, label + ": unknown algorithm " + algorithm.dump());
+  }
+  const auto canon = j.find("canonical_dtype");
+  if (canon != j.end() && !canon->is_null()) {
+    if (*canon != "BF16" && *canon != "F32") {
+      throw error(errc::parse_error, label + ": canonical_dtype must be null, \"BF16\" or \"F32\"");
+    }
+    s.canonical_dtype = dtype_from_string(canon->get<std::string>());
+  }
+  manifest m(s);
+  const auto& tensors = detail::require(j, "tensors", label);
+  if (!tensors.is_object()) {
+    throw error(errc::parse_error, label + ": tensors is not an object");
+  }
+  for (const auto& [name, t] : tensors.items()) {
+    const std::string where = label + ": tensor \"" + name + "\"";
+    if (!t.is_object()) {
+      throw error(errc::parse_error, where + " is not an object");
+    }
+    manifest_entry e;
+    const auto& type = detail::require(t, "dtype", where);
+    try {
+      e.type = dtype_from_string(type.is_string() ? type.get<std::string>() : type.dump());
+    } catch (const error& err) {
+      throw error(errc::parse_error, where + ": " + err.what());
+    }
+    const auto& shape = detail::require(t, "shape", where);
+    if (!shape.is_array() || shape.size() > static_cast<std::size_t>(max_rank)) {
+      throw error(errc::parse_error, where + ": shape is not an array of at most 8 dimensions");
+    }
+    for (const auto& d : shape) {
+      if (!d.is_number_integer() || d.get<std::int64_t>() < 0) {
+        throw error(errc::parse_error, where + ": shape holds a non-integer or negative value");
+      }
+      e.shape.push_back(d.get<std::int64_t>());
+    }
+    e.digest = detail::parse_digest(detail::require(t, "digest", where), where);
+    const auto leaves = t.find("leaves");
+    if (leaves != t.end()) {
+      if (!leaves->is_array()) {
+        throw error(errc::parse_error, where + ": leaves is not an array");
+      }
+      for (const auto& l : *leaves) {
+        e.leaves.push_back(detail::parse_digest(l, where));
+      }
+    }
+    m.add(name, std::move(e));
+  }
+  const auto& aggregate = detail::require(j, "aggregate", label);
+  if (detail::parse_digest(aggregate, label + ": aggregate") != m.aggregate()) {
+    throw error(errc::parse_error, label + ": aggregate does not match the tensors' digests");
+  }
+  return m;
+}
+
+/// @brief Reads a manifest file. @throw error io_error, parse_error naming the file
+inline manifest read_manifest(const std::string& path) {
+  const detail::mapped_file f(path);
+  return manifest_from_json(std::string(reinterpret_cast<const char*>(f.data()), f.size()), path);
+}
+
+/// @brief Writes a manifest file atomically (never half a file). @throw error io_error
+inline void write_manifest(const std::string& path, const manifest& m) {
+  detail::write_file_atomically(path, to_json(m).dump(1) + "\n");
+}
+
+TENSORHASH_NAMESPACE_END

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the tensorhash command line against python/tensorhash_ref.py.
+
+    cli_test.py PATH/TO/tensorhash
+
+Generates safetensors files (every dtype, 0-dim, empty, unicode names, a two-file sharded
+checkpoint), checks manifests equal the reference's, that a one-bit flip is reported under the
+right tensor and chunk, and that malformed files exit 2 with a clear message and no manifest.
+"""
+import json
+import os
+import random
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+import tensorhash_ref as ref  # noqa: E402
+
+CLI = None
+
+
+def run(*args):
+    return subprocess.run([CLI] + [str(a) for a in args], capture_output=True, text=True)
+
+
+def checkpoint(rng):
+    tensors = {}
+    for i, dtype in enumerate(ref.DTYPE_SIZES):
+        rows = rng.randint(1, 40)
+        cols = rng.choice([1, 7, 300, 2049])
+        tensors["layers.%d.%s.weight" % (i, dtype.lower())] = (
+            dtype, (rows, cols), rng.randbytes(rows * cols * ref.DTYPE_SIZES[dtype]))
+    tensors["scalar.step"] = ("I64", (), rng.randbytes(8))
+    tensors["empty.bias"] = ("F16", (0, 16), b"")
+    tensors["\u00e9mbed.\u6f22\u5b57"] = ("BF16", (3, 5), rng.randbytes(30))
+    tensors["big"] = ("BF16", (128, 1024), rng.randbytes(128 * 1024 * 2))
+    return tensors
+
+
+class CliTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="tensorhash-cli-")
+        cls.tensors = checkpoint(random.Random(7))
+        cls.file = os.path.join(cls.dir, "model.safetensors")
+        ref.write_safetensors(cls.file, cls.tensors, {"format": "pt"})
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def hash_to(self, out, *args):
+        r = run("hash", *args, "-o", out, "--device", "cpu")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out) as f:
+            return json.load(f)
+
+    def test_manifests_equal_reference(self):
+        for mode, chunk, canon in [("tree", 16384, None), ("exact", None, None),
+                                   ("tree", 1024, "BF16"), ("exact", None, "F32")]:
+            args = [self.file, "--mode", mode]
+            if chunk:
+                args += ["--chunk-bytes", chunk]
+            if canon:
+                args += ["--as", canon]
+            with self.subTest(mode=mode, canon=canon):
+                got = self.hash_to(self.path("m.json"), *args)
+                want = ref.manifest(self.tensors, mode, chunk or 16384, canon)
+                self.assertEqual(got, want)
+
+    def test_sharded_directory_and_stdout(self):
+        shard_dir = self.path("sharded")
+        os.makedirs(shard_dir, exist_ok=True)
+        names = sorted(self.tensors)
+        ref.write_safetensors(os.path.join(shard_dir, "model-00001-of-00002.safetensors"),
+                              {n: self.tensors[n] for n in names[::2]})
+        ref.write_safetensors(os.path.join(shard_dir, "model-00002-of-00002.safetensors"),
+                              {n: self.tensors[n] for n in names[1::2]})
+        r = run("hash", shard_dir, "--device", "cpu")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), ref.manifest(self.tensors))
+        self.assertIn("2 file(s)", r.stderr)
+        # The same name in two shards is refused.
+        ref.write_safetensors(os.path.join(shard_dir, "dup.safetensors"),
+                              {names[0]: self.tensors[names[0]]})
+        r = run("hash", shard_dir, "-o", self.path("dup.json"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("duplicate_name", r.stderr)
+        self.assertFalse(os.path.exists(self.path("dup.json")))
+
+    def test_bit_flip_is_located(self):
+        flipped = dict(self.tensors)
+        dtype, shape, raw = flipped["big"]
+        raw = bytearray(raw)
+        raw[100000] ^= 0x10  # chunk 100001 // 16384 = 6 of the tree (element 50000)
+        flipped["big"] = (dtype, shape, bytes(raw))
+        other = self.path("flipped.safetensors")
+        ref.write_safetensors(other, flipped)
+        a = self.path("a.json")
+        b = self.path("b.json")
+        self.hash_to(a, self.file, "--leaves")
+        self.hash_to(b, other, "--leaves")
+        r = run("compare", a, b)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("MISMATCH   big", r.stdout)
+        self.assertIn("1 mismatched", r.stdout)
+        for args in ([a, b], [self.file, other]):
+            r = run("diff", *args)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("MISMATCH   big", r.stdout)
+            self.assertIn("chunk 6: bytes [98304, 114688), elements [49152, 57344)", r.stdout)
+        self.assertEqual(run("compare", a, a).returncode, 0)
+        self.assertEqual(run("diff", self.file, self.file).returncode, 0)
+
+    def test_malformed_files_exit_2_without_output(self):
+        with open(self.file, "rb") as f:
+            good = f.read()
+        (n,) = struct.unpack("<Q", good[:8])
+        header = json.loads(good[8:8 + n])
+
+        def with_header(h, data=b"", pad=True):
+            text = json.dumps(h).encode()
+            return struct.pack("<Q", len(text)) + text + data
+
+        w = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+        cases = {
+            "truncated": (good[:5], "too short"),
+            "header_too_long": (struct.pack("<Q", 100000001) + b"{}", "exceeds the limit"),
+            "header_past_end": (struct.pack("<Q", 500) + b"{}", "past the end"),
+            "overlap": (with_header({"w": w, "v": {"dtype": "U8", "shape": [4],
+                                                   "data_offsets": [4, 8]}}, bytes(8)), "overlaps"),
+            "trailing": (with_header({"w": w}, bytes(9)), "trailing bytes"),
+            "unknown_dtype": (with_header({"w": dict(w, dtype="F4")}, bytes(8)), "tensor \"w\""),
+            "bad_json": (struct.pack("<Q", 5) + b'{"w":', "not valid JSON"),
+            "shape_overflow": (with_header({"w": dict(w, shape=[2 ** 40, 2 ** 40])}, bytes(8)),
+                               "overflows"),
+            "duplicate": (struct.pack("<Q", 2 * len(json.dumps({"w": w})) + 1)
+                          + b"{" + json.dumps({"w": w})[1:-1].encode() + b","
+                          + json.dumps({"w": w})[1:].encode() + bytes(8), "appears twice"),
+            "truncated_data": (good[:len(good) - 1], "past the"),
+        }
+        self.assertTrue(header)
+        for name, (blob, message) in cases.items():
+            with self.subTest(case=name):
+                path = self.path(name + ".safetensors")
+                with open(path, "wb") as f:
+                    f.write(blob)
+                out = self.path(name + ".json")
+                r = run("hash", path, "-o", out)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(message, r.stderr)
+                self.assertIn(path, r.stderr)
+                self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+                self.assertFalse(os.path.exists(out))
+
+    def test_usage_errors_exit_2(self):
+        out = self.path("usage.json")
+        self.assertEqual(run("hash", self.file, "--chunk-bytes", 1000, "-o", out).returncode, 2)
+        self.assertFalse(os.path.exists(out))
+        self.assertEqual(run("hash", self.file, "--mode", "fast").returncode, 2)
+        self.assertEqual(run().returncode, 2)
+        self.assertEqual(run("compare", self.file, self.file).returncode, 2)
+        self.assertEqual(run("hash", self.path("missing.safetensors")).returncode, 2)
+
+
+if __name__ == "__main__":
+    CLI = sys.argv.pop(1)
+    unittest.main()

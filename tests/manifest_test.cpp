@@ -1,0 +1,177 @@
+// Manifests: SGLang-compatible aggregates (values from hashlib through python/tensorhash_ref.py),
+// comparison, merge, filter, snapshots, chunk diffs, and strict JSON.
+#include "test_util.hpp"
+
+#include <tensorhash/manifest.hpp>
+#include <tensorhash/manifest_json.hpp>
+
+#include <random>
+
+using namespace tensorhash;
+
+namespace {
+
+manifest_entry entry(dtype t, std::vector<std::int64_t> shape, const std::string& hex) {
+  manifest_entry e;
+  e.type = t;
+  e.shape = std::move(shape);
+  e.digest = digest256::from_hex(hex);
+  return e;
+}
+
+/// `pair` repeated 32 times: a 64-digit hex digest.
+std::string rep(const char* pair) {
+  std::string s;
+  for (int i = 0; i < 32; ++i)
+    s += pair;
+  return s;
+}
+
+manifest sample() {
+  manifest m(digest_settings::of<tree>(tree()));
+  m.add("model.layers.0.mlp.up_proj.weight", entry(dtype::BF16, {8, 4}, rep("11")));
+  m.add("lm_head.weight", entry(dtype::BF16, {4, 4}, rep("ab")));
+  m.add("Zeta", entry(dtype::F32, {}, rep("00")));
+  m.add("\xc3\xa9mbed", entry(dtype::U8, {0}, rep("ff")));  // "émbed"
+  return m;
+}
+
+errc code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const error& e) {
+    return e.code();
+  }
+  FAIL("no tensorhash::error was thrown");
+  return errc::invalid_argument;
+}
+
+}  // namespace
+
+TEST_CASE("Per-rank and per-engine aggregates equal SGLang's (hashlib values)", "[manifest]") {
+  // python/tensorhash_ref.py: rank_aggregate = sha256 over name.encode() + hex for sorted names;
+  // engine_aggregate = sha256 over the concatenated per-rank hex digests.
+  const manifest m = sample();
+  CHECK(m.aggregate().to_hex() ==
+        "7339ae5941eb08dc7684623a8fa7d76527389c50a5fc2c40b81ef3a7d7f4ef48");
+  CHECK(engine_aggregate({m.aggregate(), digest256::from_hex(rep("12"))}).to_hex() ==
+        "796e2cf4636fb282234c4f6ac2056250905fe54bb183708e2c1330415991edc7");
+}
+
+TEST_CASE("compare reports matched, mismatched, metadata, missing and unexpected", "[manifest]") {
+  const manifest expected = sample();
+  manifest actual(expected.settings());
+  for (const auto& [name, e] : expected.tensors()) {
+    if (name == "Zeta")
+      continue;  // missing
+    auto copy = e;
+    if (name == "lm_head.weight")
+      copy.digest.bytes[0] ^= 1;  // mismatched
+    if (name == "\xc3\xa9mbed")
+      copy.shape = {1};  // metadata
+    actual.add(name, copy);
+  }
+  actual.add("extra", entry(dtype::I32, {2}, rep("cc")));  // unexpected
+  const comparison c = compare(expected, actual);
+  CHECK_FALSE(c.ok());
+  CHECK(c.matched == std::vector<std::string>{"model.layers.0.mlp.up_proj.weight"});
+  REQUIRE(c.mismatched.size() == 1);
+  CHECK(c.mismatched[0].name == "lm_head.weight");
+  REQUIRE(c.metadata.size() == 1);
+  CHECK(c.missing == std::vector<std::string>{"Zeta"});
+  CHECK(c.unexpected == std::vector<std::string>{"extra"});
+  CHECK(c.summary().find("MISMATCH   lm_head.weight") != std::string::npos);
+  CHECK(compare(expected, expected).ok());
+  const comparison settings = compare(expected, manifest(digest_settings::of<exact>(exact{})));
+  CHECK(settings.settings_differ);
+  CHECK_FALSE(settings.ok());
+}
+
+TEST_CASE("merge under role prefixes refuses collisions; filter skips names", "[manifest]") {
+  const manifest a = sample();
+  const manifest merged = merge({{"", a}, {"draft.", a}});
+  CHECK(merged.size() == 8);
+  CHECK(merged.tensors().count("draft.lm_head.weight") == 1);
+  CHECK(code_of([&] { merge({{"", a}, {"", a}}); }) == errc::duplicate_name);
+  CHECK(code_of([&] {
+          merge({{"", a}, {"x.", manifest(digest_settings::of<exact>(exact{}))}});
+        }) == errc::invalid_argument);
+  skip_rules rules;
+  rules.names = {"Zeta"};
+  rules.substrings = {"mlp."};
+  const manifest kept = filter(a, rules);
+  CHECK(kept.size() == 2);
+  CHECK(kept.tensors().count("lm_head.weight") == 1);
+}
+
+TEST_CASE("Snapshots report which live tensors changed; leaves locate the chunk", "[manifest]") {
+  std::vector<std::uint16_t> w(64 * 1024), b(300);
+  std::mt19937 rng(3);
+  for (auto& x : w)
+    x = static_cast<std::uint16_t>(rng());
+  const std::vector<tensor_view> views = {tensor_view(w.data(), dtype::BF16, {64, 1024}),
+                                          tensor_view(b.data(), dtype::BF16, {300})};
+  host_snapshot<tree> snap({"w", "b"}, views, tree(4096));
+  CHECK(snap.changes().ok());
+  host_engine<tree> engine(tree(4096));
+  const auto before = engine.leaves(views[0]);
+  CHECK(merkle_root(before) == engine.hash(views[0]));
+  w[40000] ^= 0x0100;  // one bit of element 40000, byte 80001
+  const comparison c = snap.changes();
+  REQUIRE(c.mismatched.size() == 1);
+  CHECK(c.mismatched[0].name == "w");
+  const auto d = diff_leaves(before, engine.leaves(views[0]), 4096, w.size() * 2, 2);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].chunk == 80001 / 4096);
+  CHECK(d[0].byte_begin == 19 * 4096);
+  CHECK(d[0].byte_end == 20 * 4096);
+  CHECK(d[0].element_begin <= 40000);
+  CHECK(d[0].element_end > 40000);
+}
+
+TEST_CASE("Manifest JSON round trip, with leaves", "[manifest][json]") {
+  manifest m = sample();
+  manifest with(m.settings());
+  for (const auto& [name, e] : m.tensors()) {
+    auto copy = e;
+    copy.leaves = {e.digest, e.digest};
+    with.add(name, copy);
+  }
+  const std::string text = to_json(with).dump();
+  const manifest back = manifest_from_json(text, "round-trip");
+  CHECK(compare(with, back).ok());
+  CHECK(back.tensors().at("Zeta").leaves.size() == 2);
+  CHECK(to_json(back).dump() == text);
+  CHECK(text.find("\"chunk_bytes\":16384") != std::string::npos);
+  const std::string exact_text =
+      to_json(manifest(digest_settings::of<exact, to_bf16>(exact{}))).dump();
+  CHECK(exact_text.find("chunk_bytes") == std::string::npos);
+  CHECK(exact_text.find("\"canonical_dtype\":\"BF16\"") != std::string::npos);
+}
+
+TEST_CASE("Malformed manifest JSON is refused with the source and the key named",
+          "[manifest][json][error]") {
+  const std::string good = to_json(sample()).dump();
+  const auto code = [](const std::string& text) {
+    return code_of([&] { manifest_from_json(text, "m.json"); });
+  };
+  CHECK(code("{") == errc::parse_error);
+  CHECK(code("[]") == errc::parse_error);
+  CHECK(code("{\"format\": \"other/1\"}") == errc::parse_error);
+  std::string bad_agg = good;
+  bad_agg.replace(bad_agg.rfind("\"aggregate\":\"") + 13, 1, "0");
+  bad_agg.replace(bad_agg.rfind("\"aggregate\":\"") + 14, 1, "0");
+  CHECK(code(bad_agg) == errc::parse_error);
+  std::string bad_algo = good;
+  bad_algo.replace(bad_algo.find("sha256-tree"), 11, "sha512-tree");
+  CHECK(code(bad_algo) == errc::parse_error);
+  std::string bad_digest = good;
+  bad_digest.replace(bad_digest.find("\"digest\":\"") + 10, 2, "zz");
+  CHECK(code(bad_digest) == errc::parse_error);
+  std::string dup = good;
+  dup.replace(dup.find("{\"Zeta\""), 1,
+              "{\"Zeta\":{\"dtype\":\"F32\",\"shape\":[],\"digest\":\"" + rep("00") + "\"},");
+  CHECK(code(dup) == errc::duplicate_name);
+  CHECK_THROWS_WITH(manifest_from_json("{", "m.json"),
+                    Catch::Matchers::StartsWith("tensorhash: parse_error: m.json: not valid JSON"));
+}

@@ -1,0 +1,75 @@
+// CUDA side of the command line: upload, device_plan, download.
+#include "cli_device.hpp"
+
+#include <tensorhash/device.cuh>
+
+#include <cuda_runtime.h>
+
+#include <cstring>
+
+namespace th = tensorhash;
+
+namespace cli {
+
+bool cuda_device_present() {
+  int devices = 0;
+  return cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0;
+}
+
+namespace {
+
+template <class Mode, class Canon>
+std::vector<th::digest256> run(const std::vector<th::tensor_view>& views, Mode mode,
+                               cudaStream_t stream) {
+  std::vector<std::uint64_t> offsets;
+  std::uint64_t total = 0;
+  for (const auto& v : views) {
+    offsets.push_back(total);
+    total += (v.nbytes() + 255) / 256 * 256;
+  }
+  int device = 0;
+  TENSORHASH_CUDA_TRY(cudaGetDevice(&device));
+  void* arena = nullptr;
+  TENSORHASH_CUDA_TRY(cudaMallocAsync(&arena, total + 1, stream));
+  std::vector<th::tensor_view> on_device;
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    auto* dst = static_cast<std::uint8_t*>(arena) + offsets[i];
+    TENSORHASH_CUDA_TRY(
+        cudaMemcpyAsync(dst, views[i].data(), views[i].nbytes(), cudaMemcpyHostToDevice, stream));
+    std::int64_t shape[th::max_rank];
+    for (int d = 0; d < views[i].rank(); ++d)
+      shape[d] = views[i].shape(d);
+    on_device.emplace_back(views[i].nbytes() == 0 ? nullptr : dst, views[i].dtype(),
+                           views[i].rank(), shape, nullptr, th::location::cuda(device));
+  }
+  th::digest256* d_out = nullptr;
+  TENSORHASH_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void**>(&d_out),
+                                      views.size() * sizeof(th::digest256) + 1, stream));
+  th::device_hash<Mode, Canon>(on_device.data(), on_device.size(), d_out, mode, stream);
+  auto digests = th::copy_digests_to_host(d_out, views.size(), stream);
+  TENSORHASH_CUDA_TRY(cudaFreeAsync(d_out, stream));
+  TENSORHASH_CUDA_TRY(cudaFreeAsync(arena, stream));
+  TENSORHASH_CUDA_TRY(cudaStreamSynchronize(stream));
+  return digests;
+}
+
+template <class Canon>
+std::vector<th::digest256> run_mode(const std::vector<th::tensor_view>& views,
+                                    std::uint64_t chunk_bytes) {
+  if (chunk_bytes == 0)
+    return run<th::exact, Canon>(views, th::exact{}, nullptr);
+  return run<th::tree, Canon>(views, th::tree(chunk_bytes), nullptr);
+}
+
+}  // namespace
+
+std::vector<th::digest256> hash_on_device(const std::vector<th::tensor_view>& views,
+                                          std::uint64_t chunk_bytes, const std::string& canonical) {
+  if (canonical == "BF16")
+    return run_mode<th::to_bf16>(views, chunk_bytes);
+  if (canonical == "F32")
+    return run_mode<th::to_f32>(views, chunk_bytes);
+  return run_mode<th::as_stored>(views, chunk_bytes);
+}
+
+}  // namespace cli
