@@ -112,6 +112,12 @@ class CliTest(unittest.TestCase):
             self.assertEqual(r.returncode, 1, r.stderr)
             self.assertIn("MISMATCH   big", r.stdout)
             self.assertIn("chunk 6: bytes [98304, 114688), elements [49152, 57344)", r.stdout)
+        r = run("compare", a, b, "--json")
+        self.assertEqual(r.returncode, 1)
+        report = json.loads(r.stdout)
+        self.assertFalse(report["ok"])
+        self.assertEqual([m["name"] for m in report["mismatched"]], ["big"])
+        self.assertEqual(len(report["matched"]), len(self.tensors) - 1)
         self.assertEqual(run("compare", a, a).returncode, 0)
         self.assertEqual(run("diff", self.file, self.file).returncode, 0)
 

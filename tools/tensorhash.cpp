@@ -228,11 +228,15 @@ int run_hash(const std::vector<std::string>& paths, const hash_options& o, const
   return 0;
 }
 
-int run_compare(const std::string& expected_path, const std::string& actual_path) {
+int run_compare(const std::string& expected_path, const std::string& actual_path, bool json) {
   const th::manifest expected = th::read_manifest(expected_path);
   const th::manifest actual = th::read_manifest(actual_path);
   const th::comparison c = th::compare(expected, actual);
-  std::cout << c.summary();
+  if (json) {
+    std::cout << th::to_json(c).dump(1) << "\n";
+  } else {
+    std::cout << c.summary();
+  }
   return c.ok() ? 0 : exit_differences;
 }
 
@@ -308,6 +312,7 @@ int main(int argc, char** argv) {
   hash_options o;
   std::vector<std::string> paths;
   std::string out, expected, actual;
+  bool json_report = false;
 
   auto* hash = app.add_subcommand("hash", "hash every tensor of safetensors files or directories");
   hash->add_option("paths", paths, "safetensors files, or directories of them")->required();
@@ -325,6 +330,7 @@ int main(int argc, char** argv) {
   auto* cmp = app.add_subcommand("compare", "compare two manifests (exit 1 on any difference)");
   cmp->add_option("expected", expected, "expected manifest")->required();
   cmp->add_option("actual", actual, "actual manifest")->required();
+  cmp->add_flag("--json", json_report, "print the report as JSON");
 
   auto* diff = app.add_subcommand("diff", "locate differing chunks of tree digests");
   diff->add_option("expected", expected, "manifest with leaves, or safetensors file/dir")
@@ -342,7 +348,7 @@ int main(int argc, char** argv) {
     if (hash->parsed())
       return run_hash(paths, o, out);
     if (cmp->parsed())
-      return run_compare(expected, actual);
+      return run_compare(expected, actual, json_report);
     return run_diff(expected, actual, o);
   } catch (const th::error& e) {
     std::fprintf(stderr, "%s\n", e.what());

@@ -168,6 +168,33 @@ inline manifest manifest_from_json(const std::string& text, const std::string& l
   return m;
 }
 
+/// @return a comparison as JSON: {"ok", "settings_differ", "settings_note", "matched",
+///         "mismatched": [{name, expected, actual}], "metadata": [{name, expected, actual}],
+///         "missing", "unexpected"}
+inline nlohmann::ordered_json to_json(const comparison& c) {
+  const auto meta = [](const manifest_entry& e) {
+    return nlohmann::ordered_json{{"dtype", to_string(e.type)}, {"shape", e.shape}};
+  };
+  nlohmann::ordered_json j;
+  j["ok"] = c.ok();
+  j["settings_differ"] = c.settings_differ;
+  j["settings_note"] = c.settings_note;
+  j["matched"] = c.matched;
+  j["mismatched"] = nlohmann::ordered_json::array();
+  for (const auto& m : c.mismatched) {
+    j["mismatched"].push_back(
+        {{"name", m.name}, {"expected", m.expected.to_hex()}, {"actual", m.actual.to_hex()}});
+  }
+  j["metadata"] = nlohmann::ordered_json::array();
+  for (const auto& m : c.metadata) {
+    j["metadata"].push_back(
+        {{"name", m.name}, {"expected", meta(m.expected)}, {"actual", meta(m.actual)}});
+  }
+  j["missing"] = c.missing;
+  j["unexpected"] = c.unexpected;
+  return j;
+}
+
 /// @brief Reads a manifest file. @throw error io_error, parse_error naming the file
 inline manifest read_manifest(const std::string& path) {
   const detail::mapped_file f(path);
