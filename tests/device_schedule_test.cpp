@@ -49,13 +49,14 @@ placed_case place(const std::string& line, std::size_t shift) {
 }
 
 template <class Canon>
-std::vector<digest256> emulate_device(const std::vector<tensor_view>& views, std::uint64_t chunk) {
+std::vector<digest256> emulate_device(const std::vector<composite_view>& tensors,
+                                      std::uint64_t chunk) {
   using namespace tensorhash::detail;
-  const schedule s = make_schedule<Canon>(views.data(), views.size(), chunk);
+  const schedule s = make_schedule<Canon>(tensors.data(), tensors.size(), chunk);
+  const schedule_view sv = view_of(s, chunk);
   std::vector<digest256> nodes(s.items());
   for (std::uint64_t g = 0; g < nodes.size(); ++g) {
-    nodes[g] = hash_item<device_sha256, Canon, host_loader>(s.descs.data(), s.row(0), s.tensors(),
-                                                            chunk, g);
+    nodes[g] = hash_item<device_sha256, Canon, host_loader>(sv, g);
   }
   if (chunk == 0) {
     return nodes;
@@ -76,11 +77,12 @@ std::vector<digest256> emulate_device(const std::vector<tensor_view>& views, std
 
 std::vector<digest256> emulate_device(const std::string& canon,
                                       const std::vector<tensor_view>& views, std::uint64_t chunk) {
+  const std::vector<composite_view> tensors(views.begin(), views.end());
   if (canon == "BF16")
-    return emulate_device<to_bf16>(views, chunk);
+    return emulate_device<to_bf16>(tensors, chunk);
   if (canon == "F32")
-    return emulate_device<to_f32>(views, chunk);
-  return emulate_device<as_stored>(views, chunk);
+    return emulate_device<to_f32>(tensors, chunk);
+  return emulate_device<as_stored>(tensors, chunk);
 }
 
 }  // namespace
@@ -134,7 +136,8 @@ TEST_CASE("Schedule of a mixed batch: levels, scans and segment search", "[devic
   const std::vector<tensor_view> views = {
       tensor_view(nullptr, dtype::F32, {0}), tensor_view(a.data(), dtype::F32, {10}),
       tensor_view(a.data(), dtype::F32, {1200}), tensor_view(a.data(), dtype::F32, {768})};
-  const auto s = detail::make_schedule<as_stored>(views.data(), views.size(), 1024);
+  const std::vector<composite_view> tensors(views.begin(), views.end());
+  const auto s = detail::make_schedule<as_stored>(tensors.data(), tensors.size(), 1024);
   CHECK(s.items() == 9);
   CHECK(s.levels == 3);  // 5 -> 3 -> 2 -> 1
   CHECK(s.nodes(1) == 0 + 1 + 3 + 2);
@@ -142,7 +145,32 @@ TEST_CASE("Schedule of a mixed batch: levels, scans and segment search", "[devic
   CHECK(detail::find_segment(s.row(0), 4, 0) == 1);  // tensor 0 owns no item
   CHECK(detail::find_segment(s.row(0), 4, 1) == 2);
   CHECK(detail::find_segment(s.row(0), 4, 6) == 3);
-  const auto exact_schedule = detail::make_schedule<as_stored>(views.data(), views.size(), 0);
+  const auto exact_schedule = detail::make_schedule<as_stored>(tensors.data(), tensors.size(), 0);
   CHECK(exact_schedule.items() == 4);
   CHECK(exact_schedule.levels == 0);
+}
+
+TEST_CASE("Device schedule hashes concatenations and slices like their materialised copies",
+          "[device_schedule][concat]") {
+  std::vector<std::uint16_t> a(24 * 40), b(8 * 40), c(16 * 40);
+  for (std::size_t i = 0; i < a.size(); ++i)
+    a[i] = static_cast<std::uint16_t>(i * 7);
+  for (std::size_t i = 0; i < b.size(); ++i)
+    b[i] = static_cast<std::uint16_t>(i * 11 + 1);
+  for (std::size_t i = 0; i < c.size(); ++i)
+    c[i] = static_cast<std::uint16_t>(i * 13 + 2);
+  const tensor_view va(a.data(), dtype::BF16, {24, 40}), vb(b.data(), dtype::BF16, {8, 40}),
+      vc(c.data(), dtype::BF16, {16, 40});
+  const std::vector<composite_view> tensors = {
+      concat({va, vb, vc}, 0), concat({slice(va, 1, 0, 8), slice(va, 1, 8, 32)}, 1),
+      concat({slice(va, 0, 3, 7, 2), vb}, 0), composite_view(slice(vc, 1, 5, 9, 3))};
+  host_engine<tree, to_f32> tree_engine(tree(1024));
+  host_engine<exact, to_f32> exact_engine;
+  for (std::uint64_t chunk : {std::uint64_t{0}, std::uint64_t{1024}}) {
+    CAPTURE(chunk);
+    const auto got = emulate_device<to_f32>(tensors, chunk);
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      CHECK(got[i] == (chunk == 0 ? exact_engine.hash(tensors[i]) : tree_engine.hash(tensors[i])));
+    }
+  }
 }

@@ -330,15 +330,17 @@ TEST_CASE("Host pointers and wrong locations are refused on entry", "[device][er
   device_buffer dev(64);
   // Marked as host memory.
   const tensor_view h(host.data(), dtype::F32, {16});
-  CHECK(code_of([&] { device_plan<tree>({h}); }) == errc::wrong_memory_space);
+  CHECK(code_of([&] { device_plan<tree>(std::vector<tensor_view>{h}); }) ==
+        errc::wrong_memory_space);
   // Marked as CUDA memory but really a host pointer.
   const tensor_view lie(host.data(), dtype::F32, {16}, {}, location::cuda(0));
-  CHECK(code_of([&] { device_plan<tree>({lie}); }) == errc::wrong_memory_space);
+  CHECK(code_of([&] { device_plan<tree>(std::vector<tensor_view>{lie}); }) ==
+        errc::wrong_memory_space);
   // A device pointer handed to the host backend through its location.
   const tensor_view d(dev.ptr, dtype::F32, {16}, {}, location::cuda(0));
   CHECK(code_of([&] { host_hash(d); }) == errc::wrong_memory_space);
   // Too little temporary storage is an error code, not a crash.
-  device_plan<tree> plan({d});
+  device_plan<tree> plan(std::vector<tensor_view>{d});
   std::size_t needed = 0;
   CUDA_OK(plan.hash(nullptr, needed, nullptr, nullptr));
   std::size_t too_small = 0;

@@ -189,7 +189,8 @@ TEST_CASE("Bad arguments give errors and write nothing", "[host][error]") {
   CHECK(code_of([&] { engine.hash(views.data(), views.size(), out.data()); }) ==
         errc::wrong_memory_space);
   CHECK(out[0].to_hex() == std::string(64, 'f'));
-  CHECK(code_of([&] { engine.hash(nullptr, 3, out.data()); }) == errc::null_data);
+  CHECK(code_of([&] { engine.hash(static_cast<const tensor_view*>(nullptr), 3, out.data()); }) ==
+        errc::null_data);
 
   // A broadcast F8 view of 2^61-1 bytes is fine as stored but too large as F32.
   std::uint8_t byte = 0;

@@ -42,6 +42,7 @@
 #endif
 
 #include <tensorhash/canonical.hpp>
+#include <tensorhash/composite.hpp>
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/cuda_check.cuh>
 #include <tensorhash/detail/device_kernels.cuh>
@@ -86,35 +87,39 @@ class device_plan {
   using digest_type = typename Hasher::digest_type;
 
   /**
-   * @brief Checks the views, builds the schedule and uploads it on `stream`.
-   * @param views  `count` views of memory on the current CUDA device
-   * @param mode   mode value (tree carries its chunk size)
-   * @param stream stream that orders the upload and, later, the destructor's free
-   * @throw error wrong_memory_space for a view that is not device memory of the current device,
-   *        size_overflow, cuda_error naming a failed CUDA call
+   * @brief Checks the tensors, builds the schedule and uploads it on `stream`.
+   * @param tensors composites (slices, concatenations; a view converts) on the current device
+   * @param mode    mode value (tree carries its chunk size)
+   * @param stream  stream that orders the upload and, later, the destructor's free
+   * @throw error wrong_memory_space for a piece that is not device memory of the current
+   *        device, size_overflow, cuda_error naming a failed CUDA call
    */
-  device_plan(const tensor_view* views, std::size_t count, Mode mode = Mode{},
-              cudaStream_t stream = nullptr)
+  explicit device_plan(const std::vector<composite_view>& tensors, Mode mode = Mode{},
+                       cudaStream_t stream = nullptr)
       : stream_(stream) {
-    if (count != 0 && views == nullptr) {
-      throw error(errc::null_data, "views is null with a non-zero count");
-    }
     TENSORHASH_CUDA_TRY(cudaGetDevice(&device_));
     int major = 0, minor = 0;
     TENSORHASH_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_));
     TENSORHASH_CUDA_TRY(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device_));
     cc_ = 10 * major + minor;
-    for (std::size_t i = 0; i < count; ++i) {
-      detail::check_device_view(views[i], i, device_);
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      for (const auto& piece : tensors[i].pieces()) {
+        detail::check_device_view(piece, i, device_);
+      }
     }
     if constexpr (std::is_same_v<Mode, tree>) {
       chunk_ = mode.chunk_bytes();
     }
-    schedule_ = detail::make_schedule<Canon>(views, count, chunk_);
+    schedule_ = detail::make_schedule<Canon>(tensors.data(), tensors.size(), chunk_);
     upload();
   }
 
-  /// @overload
+  /// @overload for plain views
+  device_plan(const tensor_view* views, std::size_t count, Mode mode = Mode{},
+              cudaStream_t stream = nullptr)
+      : device_plan(as_composites(views, count), mode, stream) {}
+
+  /// @overload for plain views
   explicit device_plan(const std::vector<tensor_view>& views, Mode mode = Mode{},
                        cudaStream_t stream = nullptr)
       : device_plan(views.data(), views.size(), mode, stream) {}
@@ -130,11 +135,8 @@ class device_plan {
 
   /// Frees the uploaded schedule on the construction stream (stream-ordered, no host sync).
   ~device_plan() {
-    if (d_descs_ != nullptr) {
-      (void)cudaFreeAsync(d_descs_, stream_);
-    }
-    if (d_offsets_ != nullptr) {
-      (void)cudaFreeAsync(d_offsets_, stream_);
+    if (d_schedule_ != nullptr) {
+      (void)cudaFreeAsync(d_schedule_, stream_);
     }
   }
 
@@ -175,15 +177,15 @@ class device_plan {
     auto* buf_b = reinterpret_cast<digest_type*>(static_cast<char*>(d_temp_storage) + leaves_bytes);
     digest_type* items_out = std::is_same_v<Mode, tree> ? buf_a : d_out;
     const auto d_row = [&](int l) -> const std::uint64_t* {
-      return d_offsets_ + static_cast<std::size_t>(l) * (tensors + 1);
+      return device_view_.first_item + static_cast<std::size_t>(l) * (tensors + 1);
     };
     if (schedule_.items() > 0) {
       TENSORHASH_CUDA_RETURN(detail::with_item_policy(cc_, [&](auto policy) {
         using policy_t = decltype(policy);
         detail::item_kernel<policy_t, Hasher, Canon>
             <<<detail::grid_for(schedule_.items(), policy_t::threads_per_block),
-               policy_t::threads_per_block, 0, stream>>>(d_descs_, d_row(0), tensors, chunk_,
-                                                         schedule_.items(), items_out);
+               policy_t::threads_per_block, 0, stream>>>(device_view_, schedule_.items(),
+                                                         items_out);
         return cudaPeekAtLastError();
       }));
     }
@@ -210,19 +212,42 @@ class device_plan {
 
   static std::size_t align(std::size_t bytes) noexcept { return (bytes + 255) / 256 * 256; }
 
+  static std::vector<composite_view> as_composites(const tensor_view* views, std::size_t count) {
+    if (count != 0 && views == nullptr) {
+      throw error(errc::null_data, "views is null with a non-zero count");
+    }
+    return std::vector<composite_view>(views, views + count);
+  }
+
+  /// Uploads the schedule's four arrays in one stream-ordered allocation.
   void upload() {
     if (schedule_.tensors() == 0) {
       return;
     }
-    const std::size_t desc_bytes = schedule_.descs.size() * sizeof(detail::tensor_desc);
-    const std::size_t offset_bytes = schedule_.level_offsets.size() * sizeof(std::uint64_t);
-    TENSORHASH_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void**>(&d_descs_), desc_bytes, stream_));
-    TENSORHASH_CUDA_TRY(
-        cudaMallocAsync(reinterpret_cast<void**>(&d_offsets_), offset_bytes, stream_));
-    TENSORHASH_CUDA_TRY(cudaMemcpyAsync(d_descs_, schedule_.descs.data(), desc_bytes,
-                                        cudaMemcpyHostToDevice, stream_));
-    TENSORHASH_CUDA_TRY(cudaMemcpyAsync(d_offsets_, schedule_.level_offsets.data(), offset_bytes,
-                                        cudaMemcpyHostToDevice, stream_));
+    const auto& s = schedule_;
+    const std::size_t sizes[4] = {s.descs.size() * sizeof(detail::tensor_desc),
+                                  s.composites.size() * sizeof(detail::composite_desc),
+                                  s.piece_offsets.size() * sizeof(std::uint64_t),
+                                  s.level_offsets.size() * sizeof(std::uint64_t)};
+    const void* sources[4] = {s.descs.data(), s.composites.data(), s.piece_offsets.data(),
+                              s.level_offsets.data()};
+    std::size_t at[4], total = 0;
+    for (int i = 0; i < 4; ++i) {
+      at[i] = total;
+      total += align(sizes[i]);
+    }
+    TENSORHASH_CUDA_TRY(cudaMallocAsync(&d_schedule_, total, stream_));
+    auto* base = static_cast<char*>(d_schedule_);
+    for (int i = 0; i < 4; ++i) {
+      TENSORHASH_CUDA_TRY(
+          cudaMemcpyAsync(base + at[i], sources[i], sizes[i], cudaMemcpyHostToDevice, stream_));
+    }
+    device_view_ = {reinterpret_cast<const detail::tensor_desc*>(base + at[0]),
+                    reinterpret_cast<const detail::composite_desc*>(base + at[1]),
+                    reinterpret_cast<const std::uint64_t*>(base + at[2]),
+                    reinterpret_cast<const std::uint64_t*>(base + at[3]),
+                    s.tensors(),
+                    chunk_};
   }
 
   void swap(device_plan& other) noexcept {
@@ -231,8 +256,8 @@ class device_plan {
     std::swap(device_, other.device_);
     std::swap(cc_, other.cc_);
     std::swap(stream_, other.stream_);
-    std::swap(d_descs_, other.d_descs_);
-    std::swap(d_offsets_, other.d_offsets_);
+    std::swap(d_schedule_, other.d_schedule_);
+    std::swap(device_view_, other.device_view_);
   }
 
   detail::schedule schedule_;
@@ -240,8 +265,8 @@ class device_plan {
   int device_ = 0;
   int cc_ = 0;
   cudaStream_t stream_ = nullptr;
-  detail::tensor_desc* d_descs_ = nullptr;
-  std::uint64_t* d_offsets_ = nullptr;
+  void* d_schedule_ = nullptr;  // descs | composites | piece offsets | level offsets
+  detail::schedule_view device_view_{};
 };
 
 /**

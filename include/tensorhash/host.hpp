@@ -14,6 +14,7 @@
 #pragma once
 
 #include <tensorhash/canonical.hpp>
+#include <tensorhash/composite.hpp>
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/canonical_reader.hpp>
 #include <tensorhash/detail/thread_pool.hpp>
@@ -73,27 +74,37 @@ class host_engine {
   static constexpr dtype canonical_dtype(dtype stored) noexcept { return Canon::target(stored); }
 
   /**
-   * @brief Digest of one tensor (a `tensor_view` or any type with `view_traits`).
+   * @brief Digest of one tensor: a `tensor_view`, a `composite_view` (slices, concatenations),
+   *        or any type with `view_traits`.
    * @throw error wrong_memory_space when the view is not in host memory, size_overflow when its
    *        canonical form exceeds SHA-256's message limit
    */
   template <class Tensor>
   digest_type hash(const Tensor& tensor) {
-    const tensor_view v = make_view(tensor);
+    const composite_view c = as_composite(tensor);
     digest_type out{};
-    hash(&v, 1, &out);
+    hash(&c, 1, &out);
     return out;
   }
 
   /// @brief Digests of `views[0..count)` into `out[0..count)`; nothing is written on error.
   void hash(const tensor_view* views, std::size_t count, digest_type* out) {
-    if (count != 0 && (views == nullptr || out == nullptr)) {
-      throw error(errc::null_data, "views or out is null with a non-zero count");
+    if (count != 0 && views == nullptr) {
+      throw error(errc::null_data, "views is null with a non-zero count");
     }
-    std::vector<detail::canonical_reader<Canon>> readers;
+    const std::vector<composite_view> tensors(views, views + count);
+    hash(tensors.data(), tensors.size(), out);
+  }
+
+  /// @brief Digests of composites `tensors[0..count)` into `out[0..count)`.
+  void hash(const composite_view* tensors, std::size_t count, digest_type* out) {
+    if (count != 0 && (tensors == nullptr || out == nullptr)) {
+      throw error(errc::null_data, "tensors or out is null with a non-zero count");
+    }
+    std::vector<detail::composite_reader<Canon>> readers;
     readers.reserve(count);
     for (std::size_t i = 0; i < count; ++i) {
-      readers.emplace_back(checked(views[i], i));
+      readers.emplace_back(checked(tensors[i], i));
     }
     if constexpr (std::is_same_v<Mode, exact>) {
       hash_exact(readers, out);
@@ -102,10 +113,11 @@ class host_engine {
     }
   }
 
-  /// @return digests of every view, in order
-  std::vector<digest_type> hash(const std::vector<tensor_view>& views) {
-    std::vector<digest_type> out(views.size());
-    hash(views.data(), views.size(), out.data());
+  /// @return digests of every view (or composite), in order
+  template <class T>
+  std::vector<digest_type> hash(const std::vector<T>& tensors) {
+    std::vector<digest_type> out(tensors.size());
+    hash(tensors.data(), tensors.size(), out.data());
     return out;
   }
 
@@ -118,30 +130,41 @@ class host_engine {
   std::vector<digest_type> leaves(const Tensor& tensor) {
     static_assert(std::is_same_v<Mode, tree>,
                   "tensorhash: leaf digests exist in tree mode only; use host_engine<tree, ...>");
-    std::vector<detail::canonical_reader<Canon>> readers;
-    readers.emplace_back(checked(make_view(tensor), 0));
+    std::vector<detail::composite_reader<Canon>> readers;
+    readers.emplace_back(checked(as_composite(tensor), 0));
     return hash_leaves(readers).leaves;
   }
 
  private:
-  static tensor_view checked(const tensor_view& v, std::size_t index) {
-    if (v.location().space != memory_space::host) {
-      throw error(errc::wrong_memory_space,
-                  "view " + std::to_string(index) + " is in CUDA memory of device " +
-                      std::to_string(v.location().device) +
-                      "; the host backend reads host memory only (use the device backend)");
+  template <class Tensor>
+  static composite_view as_composite(const Tensor& tensor) {
+    if constexpr (std::is_same_v<Tensor, composite_view>) {
+      return tensor;
+    } else {
+      return composite_view(make_view(tensor));
     }
-    std::uint64_t bytes = 0;
-    if (__builtin_mul_overflow(v.numel(), std::uint64_t{size_of(Canon::target(v.dtype()))},
-                               &bytes) ||
-        bytes > max_message_bytes) {
-      throw error(errc::size_overflow, "view " + std::to_string(index) +
-                                           ": canonical byte size exceeds SHA-256's 2^61-1 limit");
-    }
-    return v;
   }
 
-  void hash_exact(const std::vector<detail::canonical_reader<Canon>>& readers, digest_type* out) {
+  static const composite_view& checked(const composite_view& c, std::size_t index) {
+    for (const auto& v : c.pieces()) {
+      if (v.location().space != memory_space::host) {
+        throw error(errc::wrong_memory_space,
+                    "tensor " + std::to_string(index) + " is in CUDA memory of device " +
+                        std::to_string(v.location().device) +
+                        "; the host backend reads host memory only (use the device backend)");
+      }
+    }
+    std::uint64_t bytes = 0;
+    if (__builtin_mul_overflow(c.numel(), std::uint64_t{size_of(Canon::target(c.dtype()))},
+                               &bytes) ||
+        bytes > max_message_bytes) {
+      throw error(errc::size_overflow, "tensor " + std::to_string(index) +
+                                           ": canonical byte size exceeds SHA-256's 2^61-1 limit");
+    }
+    return c;
+  }
+
+  void hash_exact(const std::vector<detail::composite_reader<Canon>>& readers, digest_type* out) {
     std::vector<digest_type> result(readers.size());
     pool_.parallel_for(readers.size(), 1, [&](std::uint64_t b, std::uint64_t e) {
       detail::staging buf;
@@ -162,7 +185,7 @@ class host_engine {
     std::vector<digest_type> leaves;
   };
 
-  leaf_table hash_leaves(const std::vector<detail::canonical_reader<Canon>>& readers) {
+  leaf_table hash_leaves(const std::vector<detail::composite_reader<Canon>>& readers) {
     const std::uint64_t chunk = mode_.chunk_bytes();
     leaf_table table;
     table.first.assign(readers.size() + 1, 0);
@@ -197,7 +220,7 @@ class host_engine {
     return table;
   }
 
-  void hash_tree(const std::vector<detail::canonical_reader<Canon>>& readers, digest_type* out) {
+  void hash_tree(const std::vector<detail::composite_reader<Canon>>& readers, digest_type* out) {
     leaf_table table = hash_leaves(readers);
     std::vector<digest_type> roots(readers.size());
     pool_.parallel_for(readers.size(), 1, [&](std::uint64_t b, std::uint64_t e) {

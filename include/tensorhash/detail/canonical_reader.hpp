@@ -5,10 +5,12 @@
 #pragma once
 
 #include <tensorhash/canonical.hpp>
+#include <tensorhash/composite.hpp>
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/strided.hpp>
 #include <tensorhash/view.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -124,6 +126,44 @@ class canonical_reader {
   std::uint32_t in_bytes_;
   std::uint32_t out_bytes_;
   bool converts_;
+};
+
+/// Canonical bytes of a composite: its pieces' readers one after the other.
+template <class Canon>
+class composite_reader {
+ public:
+  explicit composite_reader(const composite_view& c)
+      : out_bytes_(size_of(Canon::target(c.dtype()))) {
+    first_.push_back(0);
+    for (const auto& piece : c.pieces()) {
+      parts_.emplace_back(piece);
+      first_.push_back(first_.back() + piece.numel());
+    }
+  }
+
+  std::uint32_t element_bytes() const noexcept { return out_bytes_; }
+  std::uint64_t size() const noexcept { return first_.back() * out_bytes_; }
+
+  /// As canonical_reader::read, across piece boundaries.
+  template <class Sink>
+  void read(std::uint64_t first, std::uint64_t count, staging& buf, Sink&& sink) const {
+    auto p = static_cast<std::size_t>(std::upper_bound(first_.begin(), first_.end(), first) -
+                                      first_.begin() - 1);
+    while (count > 0 && p < parts_.size()) {
+      const std::uint64_t take = std::min(count, first_[p + 1] - first);
+      if (take > 0) {
+        parts_[p].read(first - first_[p], take, buf, sink);
+      }
+      first += take;
+      count -= take;
+      ++p;
+    }
+  }
+
+ private:
+  std::vector<canonical_reader<Canon>> parts_;
+  std::vector<std::uint64_t> first_;  ///< element index of each piece's first element
+  std::uint32_t out_bytes_;
 };
 
 }  // namespace detail

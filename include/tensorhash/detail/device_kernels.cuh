@@ -43,11 +43,9 @@ __device__ __forceinline__ std::uint64_t grid_threads() {
 /// One leaf (tree, `chunk > 0`) or one whole tensor (exact, `chunk == 0`) per thread.
 template <class Policy, class Hasher, class Canon>
 __global__ void __launch_bounds__(Policy::threads_per_block, Policy::min_blocks_per_sm)
-    item_kernel(const tensor_desc* descs, const std::uint64_t* first_item, std::uint64_t tensors,
-                std::uint64_t chunk, std::uint64_t items, typename Hasher::digest_type* out) {
+    item_kernel(schedule_view s, std::uint64_t items, typename Hasher::digest_type* out) {
   for (std::uint64_t g = global_thread(); g < items; g += grid_threads()) {
-    out[g] = hash_item<Hasher, Canon, device_loader<Policy::load_modifier>>(descs, first_item,
-                                                                            tensors, chunk, g);
+    out[g] = hash_item<Hasher, Canon, device_loader<Policy::load_modifier>>(s, g);
   }
 }
 

@@ -3,15 +3,18 @@
  * @brief What each GPU thread computes, as plain host/device C++ (no CUDA API), so that the
  *        device schedule can be built on the host and proved there.
  *
- * Work items: in tree mode one item per leaf of every tensor of a batch, in exact mode one item
- * per tensor. `first_item[t]` (an exclusive scan of items per tensor) maps a global item to its
- * tensor by binary search. Tree levels: level 0 holds the leaves; level l+1 holds
- * ceil(count_l / 2) nodes per tensor, node i = H(0x01 || n[2i] || n[2i+1]) or n[2i] carried up;
- * `level_offsets` is the exclusive scan of those counts per level, one row per level.
+ * Tensors are composites (tensorhash/composite.hpp): runs of pieces whose canonical bytes follow
+ * each other; a plain view is one piece. Work items: in tree mode one item per leaf of every
+ * tensor of a batch, in exact mode one item per tensor. `first_item[t]` (an exclusive scan of items
+ * per tensor) maps a global item to its tensor by binary search. Tree levels: level 0 holds the
+ * leaves; level l+1 holds ceil(count_l / 2) nodes per tensor, node i = H(0x01 || n[2i] || n[2i+1])
+ * or n[2i] carried up; `level_offsets` is the exclusive scan of those counts per level, one row per
+ * level.
  */
 #pragma once
 
 #include <tensorhash/canonical.hpp>
+#include <tensorhash/composite.hpp>
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/strided.hpp>
 #include <tensorhash/error.hpp>
@@ -60,33 +63,69 @@ tensor_desc make_desc(const tensor_view& v) {
   return d;
 }
 
-/// Host-built schedule of one batch: descriptors, item scan and level scans.
+/// One tensor of a batch: a run of pieces (one for a plain view) in the descriptor array.
+struct composite_desc {
+  std::uint64_t first_piece = 0;
+  std::uint64_t pieces = 0;
+  std::uint64_t canonical_bytes = 0;
+  std::uint32_t out_bytes = 1;
+};
+
+/// Host-built schedule of one batch: pieces, tensors, item scan and level scans.
 struct schedule {
-  std::vector<tensor_desc> descs;
-  std::vector<std::uint64_t> level_offsets;  ///< (levels + 1) rows of descs.size() + 1 entries
+  std::vector<tensor_desc> descs;          ///< every piece of every tensor
+  std::vector<composite_desc> composites;  ///< one per tensor
+  /// Per tensor t, pieces + 1 canonical byte offsets of its pieces, from index first_piece + t.
+  std::vector<std::uint64_t> piece_offsets;
+  std::vector<std::uint64_t> level_offsets;  ///< (levels + 1) rows of tensors() + 1 entries
   int levels = 0;                            ///< pairing levels after the leaves (tree only)
 
-  std::size_t tensors() const noexcept { return descs.size(); }
+  std::size_t tensors() const noexcept { return composites.size(); }
   /// Row `l` of the level scans; row 0 is the item scan (`first_item`).
   const std::uint64_t* row(int l) const noexcept {
-    return level_offsets.data() + static_cast<std::size_t>(l) * (descs.size() + 1);
+    return level_offsets.data() + static_cast<std::size_t>(l) * (composites.size() + 1);
   }
   /// Items (leaves, or tensors in exact mode) of the batch.
-  std::uint64_t items() const noexcept { return row(0)[descs.size()]; }
+  std::uint64_t items() const noexcept { return row(0)[composites.size()]; }
   /// Nodes at level `l` over all tensors.
-  std::uint64_t nodes(int l) const noexcept { return row(l)[descs.size()]; }
+  std::uint64_t nodes(int l) const noexcept { return row(l)[composites.size()]; }
+};
+
+/// Pointers to a schedule's arrays, wherever they live; what every kernel receives.
+struct schedule_view {
+  const tensor_desc* descs;
+  const composite_desc* composites;
+  const std::uint64_t* piece_offsets;
+  const std::uint64_t* first_item;
+  std::uint64_t tensors;
+  std::uint64_t chunk;  ///< 0 in exact mode
 };
 
 /// Builds the schedule; in exact mode (`chunk == 0`) every tensor is one item.
 template <class Canon>
-schedule make_schedule(const tensor_view* views, std::size_t n, std::uint64_t chunk) {
+schedule make_schedule(const composite_view* tensors, std::size_t n, std::uint64_t chunk) {
   schedule s;
-  s.descs.reserve(n);
+  s.composites.reserve(n);
   std::vector<std::uint64_t> counts(n);
   for (std::size_t i = 0; i < n; ++i) {
-    s.descs.push_back(make_desc<Canon>(views[i]));
-    const std::uint64_t bytes = s.descs.back().canonical_bytes;
-    counts[i] = chunk == 0 ? 1 : bytes / chunk + (bytes % chunk != 0 ? 1 : 0);
+    composite_desc c;
+    c.first_piece = s.descs.size();
+    c.out_bytes = size_of(Canon::target(tensors[i].dtype()));
+    s.piece_offsets.push_back(0);
+    for (const auto& piece : tensors[i].pieces()) {
+      s.descs.push_back(make_desc<Canon>(piece));
+      if (__builtin_add_overflow(c.canonical_bytes, s.descs.back().canonical_bytes,
+                                 &c.canonical_bytes) ||
+          c.canonical_bytes > max_message_bytes) {
+        throw error(errc::size_overflow, "tensor " + std::to_string(i) +
+                                             ": canonical byte size exceeds SHA-256's limit");
+      }
+      s.piece_offsets.push_back(c.canonical_bytes);
+    }
+    c.pieces = s.descs.size() - c.first_piece;
+    s.composites.push_back(c);
+    counts[i] =
+        chunk == 0 ? 1 : c.canonical_bytes / chunk + (c.canonical_bytes % chunk != 0 ? 1 : 0);
   }
   for (;;) {
     std::uint64_t acc = 0;
@@ -104,6 +143,12 @@ schedule make_schedule(const tensor_view* views, std::size_t n, std::uint64_t ch
     ++s.levels;
   }
   return s;
+}
+
+/// @return the host-memory view of a schedule (for host emulation and tests)
+inline schedule_view view_of(const schedule& s, std::uint64_t chunk) noexcept {
+  return {s.descs.data(), s.composites.data(), s.piece_offsets.data(),
+          s.row(0),       s.tensors(),         chunk};
 }
 
 /// @return the tensor whose range of `offsets[0..n]` (an exclusive scan) holds `g`
@@ -180,17 +225,12 @@ TENSORHASH_HD typename Hasher::digest_type hash_dense(const std::uint8_t* p, std
   return Hasher::finalize(st, tail, len, n + (prefix ? 1 : 0));
 }
 
-/// Hash of `[prefix byte] || canonical bytes of elements [first, first + count)` for any view.
+/// Feeds the canonical bytes of elements `[first, first + count)` of any view into `s`.
 template <class Hasher, class Canon>
-TENSORHASH_HD typename Hasher::digest_type hash_strided(const tensor_desc& d, std::uint64_t first,
-                                                        std::uint64_t count, bool prefix) noexcept {
-  hash_stream<Hasher> s;
-  if (prefix) {
-    const std::uint8_t leaf = merkle_leaf_prefix;
-    s.update(&leaf, 1);
-  }
+TENSORHASH_HD void feed_strided(hash_stream<Hasher>& s, const tensor_desc& d, std::uint64_t first,
+                                std::uint64_t count) noexcept {
   if (count == 0) {
-    return s.finalize();  // an empty tensor's layout may hold zero extents: never seek in it
+    return;  // an empty tensor's layout may hold zero extents: never seek in it
   }
   strided_cursor cursor;
   cursor.seek(d.layout, d.base, first);
@@ -205,30 +245,58 @@ TENSORHASH_HD typename Hasher::digest_type hash_strided(const tensor_desc& d, st
       cursor.advance(d.layout, 1);
     }
   }
+}
+
+/// Hash of `[prefix byte] || canonical bytes [offset, offset + bytes)` of a tensor made of
+/// `n` pieces whose canonical byte offsets are `offsets[0..n]`.
+template <class Hasher, class Canon>
+TENSORHASH_HD typename Hasher::digest_type hash_pieces(const tensor_desc* pieces,
+                                                       const std::uint64_t* offsets,
+                                                       std::uint64_t n, std::uint64_t offset,
+                                                       std::uint64_t bytes, bool prefix,
+                                                       std::uint32_t out_bytes) noexcept {
+  hash_stream<Hasher> s;
+  if (prefix) {
+    const std::uint8_t leaf = merkle_leaf_prefix;
+    s.update(&leaf, 1);
+  }
+  const std::uint64_t end = offset + bytes;
+  for (std::uint64_t p = find_segment(offsets, n, offset); p < n && offsets[p] < end; ++p) {
+    const std::uint64_t lo = offset > offsets[p] ? offset : offsets[p];
+    const std::uint64_t hi = end < offsets[p + 1] ? end : offsets[p + 1];
+    if (hi > lo) {
+      feed_strided<Hasher, Canon>(s, pieces[p], (lo - offsets[p]) / out_bytes,
+                                  (hi - lo) / out_bytes);
+    }
+  }
   return s.finalize();
 }
 
 /**
- * @brief The digest of work item `g`: leaf `g - first_item[t]` of tensor `t` (tree, `chunk > 0`)
- *        or the exact digest of tensor `g` (`chunk == 0`).
+ * @brief The digest of work item `g`: leaf `g - first_item[t]` of tensor `t` (tree,
+ *        `chunk > 0`) or the exact digest of tensor `g` (`chunk == 0`).
  */
 template <class Hasher, class Canon, class Loader>
-TENSORHASH_HD typename Hasher::digest_type hash_item(const tensor_desc* descs,
-                                                     const std::uint64_t* first_item,
-                                                     std::uint64_t tensors, std::uint64_t chunk,
+TENSORHASH_HD typename Hasher::digest_type hash_item(const schedule_view& s,
                                                      std::uint64_t g) noexcept {
-  const std::uint64_t t = find_segment(first_item, tensors, g);
-  const tensor_desc& d = descs[t];
-  std::uint64_t offset = 0, bytes = d.canonical_bytes;
-  if (chunk != 0) {
-    offset = (g - first_item[t]) * chunk;
-    bytes = bytes - offset < chunk ? bytes - offset : chunk;
+  const std::uint64_t t = find_segment(s.first_item, s.tensors, g);
+  const composite_desc& c = s.composites[t];
+  std::uint64_t offset = 0, bytes = c.canonical_bytes;
+  if (s.chunk != 0) {
+    offset = (g - s.first_item[t]) * s.chunk;
+    bytes = bytes - offset < s.chunk ? bytes - offset : s.chunk;
   }
-  const bool prefix = chunk != 0;
+  const bool prefix = s.chunk != 0;
+  if (c.pieces != 1) {
+    return hash_pieces<Hasher, Canon>(s.descs + c.first_piece, s.piece_offsets + c.first_piece + t,
+                                      c.pieces, offset, bytes, prefix, c.out_bytes);
+  }
+  const tensor_desc& d = s.descs[c.first_piece];
   if (d.dense_identity) {
     return hash_dense<Hasher, Loader>(d.base + offset, bytes, prefix);
   }
-  return hash_strided<Hasher, Canon>(d, offset / d.out_bytes, bytes / d.out_bytes, prefix);
+  return hash_pieces<Hasher, Canon>(&d, s.piece_offsets + c.first_piece + t, 1, offset, bytes,
+                                    prefix, c.out_bytes);
 }
 
 /// Node `g` of level `l + 1` from the nodes of level `l` (`in_row`/`out_row` are their scans).
