@@ -117,3 +117,18 @@ TEST_CASE("dtype names round-trip and unknown names are refused", "[view][dtype]
   CHECK(size_of(dtype::U64) == 8);
   CHECK(code_of([] { dtype_from_string("F128"); }) == errc::unknown_dtype);
 }
+
+TEST_CASE("Regression (fuzz_bucket): empty views with huge extents or strides hash safely",
+          "[view][fuzz]") {
+  // Found by fuzz_bucket under UBSan: an empty view kept saturated row-major strides and the
+  // byte layout multiplied them by the element size (signed overflow).
+  const std::string empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  float x = 0;
+  const tensor_view huge(&x, dtype::F64, {0, std::int64_t{1} << 40, std::int64_t{1} << 40});
+  const tensor_view strided(&x, dtype::F32, {4, 0}, {std::int64_t{1} << 62, 1});
+  for (const auto& v : {huge, strided}) {
+    CHECK(v.is_contiguous());
+    CHECK(host_hash<exact>(v).to_hex() == empty);
+    CHECK(host_hash<tree, to_bf16>(v).to_hex() == empty);
+  }
+}

@@ -114,10 +114,13 @@ class tensor_view {
 
   /// @return true when the elements are dense in row-major order (size-1 dims ignored)
   TENSORHASH_HD bool is_contiguous() const noexcept {
+    if (numel_ == 0) {
+      return true;
+    }
     std::int64_t expected = 1;
     for (int i = rank_ - 1; i >= 0; --i) {
       if (shape_[i] != 1 && strides_[i] != expected) {
-        return numel_ == 0;
+        return false;
       }
       expected *= shape_[i];
     }

@@ -25,10 +25,16 @@ struct byte_layout {
   }
 };
 
-/// @return the collapsed byte layout of a view with at least one element
+/// @return the collapsed byte layout of a view (an empty dense layout for an empty view, whose
+///         strides are never checked for overflow and never used)
 TENSORHASH_HD inline byte_layout collapse(const tensor_view& v) noexcept {
   byte_layout out;
   const std::int64_t esz = size_of(v.dtype());
+  if (v.numel() == 0) {
+    out.rank = 1;
+    out.stride[0] = esz;
+    return out;
+  }
   for (int i = 0; i < v.rank(); ++i) {
     if (v.shape(i) == 1) {
       continue;
@@ -90,6 +96,10 @@ inline void copy_run(std::uint8_t* dst, const std::uint8_t* src, std::int64_t n,
                      std::int64_t stride) noexcept {
   if (stride == static_cast<std::int64_t>(E)) {
     std::memcpy(dst, src, static_cast<std::size_t>(n) * E);
+    return;
+  }
+  if (E == 1 && stride == 0) {  // a broadcast byte
+    std::memset(dst, *src, static_cast<std::size_t>(n));
     return;
   }
   for (std::int64_t i = 0; i < n; ++i, dst += E, src += stride) {

@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Writes seed corpora for the fuzz targets from the kinds of files the tests use.
+
+    make_corpus.py OUT_DIR      (OUT_DIR/<target>/seed-*)
+"""
+import json
+import os
+import random
+import struct
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import tensorhash_ref as ref  # noqa: E402
+
+
+def write(directory, name, data):
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, name), "wb") as f:
+        f.write(data)
+
+
+def main():
+    out = sys.argv[1]
+    rng = random.Random(1)
+    tensors = {"w": ("BF16", (4, 8), rng.randbytes(64)), "b": ("F32", (8,), rng.randbytes(32)),
+               "s": ("I64", (), rng.randbytes(8)), "e": ("F16", (0, 3), b""),
+               "\u00e9": ("BOOL", (3,), b"\x01\x00\x01")}
+    for i, (name, t) in enumerate([("all", tensors), ("one", {"w": tensors["w"]}), ("none", {})]):
+        path = os.path.join(out, "tmp.safetensors")
+        os.makedirs(out, exist_ok=True)
+        ref.write_safetensors(path, t, {"format": "pt"} if i == 0 else None)
+        with open(path, "rb") as f:
+            write(os.path.join(out, "fuzz_safetensors"), "seed-%s" % name, f.read())
+        os.remove(path)
+        for mode, canon in (("tree", None), ("exact", "BF16")):
+            doc = ref.manifest(t, mode=mode, canon=canon)
+            write(os.path.join(out, "fuzz_manifest"), "seed-%s-%s" % (name, mode),
+                  json.dumps(doc).encode())
+    bucket = struct.pack("<HB", 1024, 0)
+    for dtype, shape, begin, end in ((3, (4, 8), 0, 64), (1, (8,), 64, 96)):
+        bucket += struct.pack("<BB", dtype, len(shape)) + b"".join(
+            struct.pack("<i", d) for d in shape) + struct.pack("<II", begin, end)
+    write(os.path.join(out, "fuzz_bucket"), "seed-packed", bucket)
+    write(os.path.join(out, "fuzz_bucket"), "seed-aligned", bucket[:2] + b"\x01" + bucket[3:])
+    write(os.path.join(out, "fuzz_hex"), "seed-empty-sha", ref.exact_digest(b"").encode())
+    write(os.path.join(out, "fuzz_hex"), "seed-upper", ref.exact_digest(b"x").upper().encode())
+
+
+if __name__ == "__main__":
+    main()
