@@ -5,17 +5,9 @@
 #include <tensorhash/host.hpp>
 
 using namespace tensorhash;
+using test_util::code_of;
 
 namespace {
-errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const error& e) {
-    return e.code();
-  }
-  FAIL("no tensorhash::error was thrown");
-  return errc::invalid_argument;
-}
 
 bucket_entry entry(const std::string& name, dtype t, std::vector<std::int64_t> shape,
                    std::uint64_t begin, std::uint64_t end = 0) {

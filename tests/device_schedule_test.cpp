@@ -16,36 +16,20 @@ namespace {
 
 // A 16-byte aligned copy of a case's storage, with the view's base shifted by `shift` bytes.
 struct placed_case {
+  test_util::reference_case c;
   std::vector<std::uint8_t> storage;
   tensor_view view;
-  std::string mode, canon, digest;
-  std::uint64_t chunk = 0;
 };
 
-placed_case place(const std::string& line, std::size_t shift) {
-  std::istringstream in(line);
-  placed_case c;
-  std::string type, buffer;
-  int rank = 0;
-  std::int64_t offset = 0;
-  in >> c.mode >> c.chunk >> c.canon >> type >> rank;
-  std::vector<std::int64_t> shape(static_cast<std::size_t>(rank)),
-      strides(static_cast<std::size_t>(rank));
-  for (auto& n : shape)
-    in >> n;
-  for (auto& s : strides)
-    in >> s;
-  in >> offset >> buffer >> c.digest;
-  const auto bytes = test_util::from_hex(buffer);
-  const dtype t = dtype_from_string(type);
-  const std::size_t base_at = static_cast<std::size_t>(offset) * size_of(t);
-  // Put the view's base at a 16-byte boundary plus `shift`.
+placed_case place(const test_util::reference_case& c, std::size_t shift) {
+  placed_case p;
+  p.c = c;
+  const std::size_t base_at = static_cast<std::size_t>(c.offset) * size_of(c.type);
   const std::size_t pad = (16 - base_at % 16) % 16 + shift;
-  c.storage.assign(pad + bytes.size() + 16, 0);
-  std::copy(bytes.begin(), bytes.end(), c.storage.begin() + static_cast<std::ptrdiff_t>(pad));
-  const auto* base = bytes.empty() ? nullptr : c.storage.data() + pad + base_at;
-  c.view = tensor_view(base, t, rank, shape.data(), strides.data());
-  return c;
+  p.storage.assign(pad + c.buffer.size() + 16, 0);
+  std::copy(c.buffer.begin(), c.buffer.end(), p.storage.begin() + static_cast<std::ptrdiff_t>(pad));
+  p.view = c.view_over(p.storage.data() + pad);
+  return p;
 }
 
 template <class Canon>
@@ -89,28 +73,25 @@ std::vector<digest256> emulate_device(const std::string& canon,
 
 TEST_CASE("Device schedule reproduces the Python reference on every case, batched",
           "[device_schedule][reference]") {
-  const auto lines = test_util::read_lines(test_util::reference_path("reference_cases.txt"));
-  REQUIRE(lines.size() >= 1000);
+  const auto all = test_util::read_reference_cases();
+  REQUIRE(all.size() >= 1000);
   for (std::size_t shift : {std::size_t{0}, std::size_t{1}, std::size_t{8}}) {
     CAPTURE(shift);
     // One batch per (mode, chunk, canon), as an engine would submit a whole state dict.
     std::map<std::string, std::vector<placed_case>> batches;
-    for (const auto& line : lines) {
-      auto c = place(line, shift);
-      const std::string key =
-          c.mode + " " + (c.mode == "exact" ? "0" : std::to_string(c.chunk)) + " " + c.canon;
-      batches[key].push_back(std::move(c));
+    for (const auto& c : all) {
+      batches[c.batch_key()].push_back(place(c, shift));
     }
     for (const auto& [key, cases] : batches) {
       CAPTURE(key);
       std::vector<tensor_view> views;
       for (const auto& c : cases)
         views.push_back(c.view);
-      const auto got =
-          emulate_device(cases[0].canon, views, cases[0].mode == "exact" ? 0 : cases[0].chunk);
+      const auto got = emulate_device(cases[0].c.canon, views,
+                                      cases[0].c.mode == "exact" ? 0 : cases[0].c.chunk);
       REQUIRE(got.size() == cases.size());
       for (std::size_t i = 0; i < cases.size(); ++i) {
-        CHECK(got[i].to_hex() == cases[i].digest);
+        CHECK(got[i].to_hex() == cases[i].c.digest);
       }
     }
   }

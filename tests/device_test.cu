@@ -16,6 +16,7 @@
 #include <random>
 
 using namespace tensorhash;
+using test_util::code_of;
 
 namespace {
 
@@ -54,32 +55,7 @@ std::vector<digest256> hash_on_device(const std::vector<tensor_view>& views, Mod
   return copy_digests_to_host(d_out, views.size(), nullptr);
 }
 
-struct reference_case {
-  std::string mode, canon, digest;
-  std::uint64_t chunk = 0;
-  dtype type = dtype::U8;
-  std::vector<std::int64_t> shape, strides;
-  std::int64_t offset = 0;
-  std::vector<std::uint8_t> buffer;
-};
-
-reference_case parse_case(const std::string& line) {
-  std::istringstream in(line);
-  reference_case c;
-  std::string type, buffer;
-  int rank = 0;
-  in >> c.mode >> c.chunk >> c.canon >> type >> rank;
-  c.type = dtype_from_string(type);
-  c.shape.resize(static_cast<std::size_t>(rank));
-  c.strides.resize(static_cast<std::size_t>(rank));
-  for (auto& n : c.shape)
-    in >> n;
-  for (auto& s : c.strides)
-    in >> s;
-  in >> c.offset >> buffer >> c.digest;
-  c.buffer = test_util::from_hex(buffer);
-  return c;
-}
+using test_util::reference_case;
 
 template <class Canon>
 std::vector<digest256> dispatch_mode(const std::string& mode, std::uint64_t chunk,
@@ -96,16 +72,6 @@ std::vector<digest256> dispatch(const std::string& mode, const std::string& cano
   if (canon == "F32")
     return dispatch_mode<to_f32>(mode, chunk, views);
   return dispatch_mode<as_stored>(mode, chunk, views);
-}
-
-errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const error& e) {
-    return e.code();
-  }
-  FAIL("no tensorhash::error was thrown");
-  return errc::invalid_argument;
 }
 
 __global__ void nist_kernel(const std::uint8_t* msgs, const std::uint64_t* offsets, int count,
@@ -162,13 +128,11 @@ TEST_CASE("NIST SHAVS vectors hashed inside a kernel", "[device][nist]") {
 }
 
 TEST_CASE("Device digests equal the Python reference on every case", "[device][reference]") {
-  const auto lines = test_util::read_lines(test_util::reference_path("reference_cases.txt"));
-  REQUIRE(lines.size() >= 1000);
+  const auto all = test_util::read_reference_cases();
+  REQUIRE(all.size() >= 1000);
   std::map<std::string, std::vector<reference_case>> batches;
-  for (const auto& line : lines) {
-    auto c = parse_case(line);
-    batches[c.mode + " " + std::to_string(c.mode == "exact" ? 0 : c.chunk) + " " + c.canon]
-        .push_back(std::move(c));
+  for (const auto& c : all) {
+    batches[c.batch_key()].push_back(c);
   }
   for (const auto& [key, cases] : batches) {
     CAPTURE(key);

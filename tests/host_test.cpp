@@ -8,54 +8,18 @@
 #include <thread>
 
 using namespace tensorhash;
+using test_util::code_of;
 
 namespace {
 
-struct reference_case {
-  std::string mode, canon;
-  std::uint64_t chunk = 0;
-  dtype type = dtype::U8;
-  std::vector<std::int64_t> shape, strides;
-  std::int64_t offset = 0;
-  std::vector<std::uint8_t> buffer;
-  std::string digest;
-  std::string line;
-
-  tensor_view view() const {
-    const auto* base = buffer.empty() ? nullptr : buffer.data() + offset * size_of(type);
-    return tensor_view(base, type, static_cast<int>(shape.size()), shape.data(), strides.data());
-  }
-};
-
-std::vector<reference_case> read_cases() {
-  std::vector<reference_case> cases;
-  for (const auto& line : test_util::read_lines(test_util::reference_path("reference_cases.txt"))) {
-    std::istringstream in(line);
-    reference_case c;
-    std::string type, buffer;
-    int rank = 0;
-    in >> c.mode >> c.chunk >> c.canon >> type >> rank;
-    c.type = dtype_from_string(type);
-    c.shape.resize(static_cast<std::size_t>(rank));
-    c.strides.resize(static_cast<std::size_t>(rank));
-    for (auto& n : c.shape)
-      in >> n;
-    for (auto& s : c.strides)
-      in >> s;
-    in >> c.offset >> buffer >> c.digest;
-    c.buffer = test_util::from_hex(buffer);
-    c.line = line.substr(0, 120);
-    cases.push_back(std::move(c));
-  }
-  return cases;
-}
+using test_util::reference_case;
 
 template <class Canon>
 digest256 hash_case(const reference_case& c) {
   if (c.mode == "exact") {
-    return host_hash<exact, Canon>(c.view());
+    return host_hash<exact, Canon>(c.view_over(c.buffer.data()));
   }
-  return host_hash<tree, Canon>(c.view(), tree(c.chunk));
+  return host_hash<tree, Canon>(c.view_over(c.buffer.data()), tree(c.chunk));
 }
 
 digest256 hash_case(const reference_case& c) {
@@ -64,16 +28,6 @@ digest256 hash_case(const reference_case& c) {
   if (c.canon == "F32")
     return hash_case<to_f32>(c);
   return hash_case<as_stored>(c);
-}
-
-errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const error& e) {
-    return e.code();
-  }
-  FAIL("no tensorhash::error was thrown");
-  return errc::invalid_argument;
 }
 
 std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint64_t seed) {
@@ -87,7 +41,7 @@ std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint64_t seed) {
 }  // namespace
 
 TEST_CASE("Digests equal the Python reference on 1200 random views", "[host][reference]") {
-  const auto cases = read_cases();
+  const auto cases = test_util::read_reference_cases();
   REQUIRE(cases.size() >= 1000);
   std::map<std::string, int> seen;
   for (const auto& c : cases) {
@@ -99,12 +53,12 @@ TEST_CASE("Digests equal the Python reference on 1200 random views", "[host][ref
 }
 
 TEST_CASE("A batch on a thread pool gives the single-thread digests", "[host][reference]") {
-  const auto cases = read_cases();
+  const auto cases = test_util::read_reference_cases();
   std::vector<tensor_view> views;
   std::vector<std::string> expected;
   for (const auto& c : cases) {
     if (c.mode == "tree" && c.chunk == 1024 && c.canon == "-") {
-      views.push_back(c.view());
+      views.push_back(c.view_over(c.buffer.data()));
       expected.push_back(c.digest);
     }
   }

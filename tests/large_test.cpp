@@ -16,7 +16,8 @@ std::vector<std::uint8_t> sha_of_repeated(const std::vector<std::uint8_t>& prefi
                                           const std::vector<std::uint8_t>& pattern,
                                           std::uint64_t total) {
   std::vector<std::uint8_t> block(1 << 20);
-  for (std::size_t i = 0; i < block.size(); ++i) block[i] = pattern[i % pattern.size()];
+  for (std::size_t i = 0; i < block.size(); ++i)
+    block[i] = pattern[i % pattern.size()];
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
   EVP_DigestUpdate(ctx, prefix.data(), prefix.size());
@@ -32,7 +33,8 @@ std::vector<std::uint8_t> sha_of_repeated(const std::vector<std::uint8_t>& prefi
   return md;
 }
 
-std::vector<std::uint8_t> node(const std::vector<std::uint8_t>& l, const std::vector<std::uint8_t>& r) {
+std::vector<std::uint8_t> node(const std::vector<std::uint8_t>& l,
+                               const std::vector<std::uint8_t>& r) {
   std::vector<std::uint8_t> msg = {1};
   msg.insert(msg.end(), l.begin(), l.end());
   msg.insert(msg.end(), r.begin(), r.end());
@@ -46,8 +48,10 @@ std::string tree_of_repeated(const std::vector<std::uint8_t>& pattern, std::uint
   const std::uint64_t full = total / chunk, tail = total % chunk;
   REQUIRE((full & (full - 1)) == 0);
   auto left = sha_of_repeated({0}, pattern, chunk);
-  for (std::uint64_t n = full; n > 1; n /= 2) left = node(left, left);
-  if (tail != 0) left = node(left, sha_of_repeated({0}, pattern, tail));
+  for (std::uint64_t n = full; n > 1; n /= 2)
+    left = node(left, left);
+  if (tail != 0)
+    left = node(left, sha_of_repeated({0}, pattern, tail));
   return test_util::to_hex(left.data(), 32);
 }
 
@@ -61,7 +65,8 @@ TEST_CASE("A U8 broadcast of 2^32 + 3 elements (4 GiB + 3 bytes) in both modes",
   const auto expected_exact = sha_of_repeated({}, {value}, v.nbytes());
   CHECK(host_hash<exact>(v).to_hex() == test_util::to_hex(expected_exact.data(), 32));
   host_engine<tree> engine(tree(), 2);
-  CHECK(engine.hash(v).to_hex() == tree_of_repeated({value}, v.nbytes(), tree::default_chunk_bytes));
+  CHECK(engine.hash(v).to_hex() ==
+        tree_of_repeated({value}, v.nbytes(), tree::default_chunk_bytes));
 }
 
 TEST_CASE("An F32 broadcast past 2^31 elements hashed as BF16 (4 GiB + 14 bytes)", "[large]") {
@@ -69,6 +74,6 @@ TEST_CASE("An F32 broadcast past 2^31 elements hashed as BF16 (4 GiB + 14 bytes)
   const auto n = (std::int64_t{1} << 31) + 7;
   const tensor_view v(&value, dtype::F32, {n}, {0});
   host_engine<tree, to_bf16> engine(tree(), 2);
-  CHECK(engine.hash(v).to_hex() ==
-        tree_of_repeated({0x80, 0x3F}, static_cast<std::uint64_t>(n) * 2, tree::default_chunk_bytes));
+  CHECK(engine.hash(v).to_hex() == tree_of_repeated({0x80, 0x3F}, static_cast<std::uint64_t>(n) * 2,
+                                                    tree::default_chunk_bytes));
 }

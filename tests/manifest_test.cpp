@@ -8,6 +8,7 @@
 #include <random>
 
 using namespace tensorhash;
+using test_util::code_of;
 
 namespace {
 
@@ -34,16 +35,6 @@ manifest sample() {
   m.add("Zeta", entry(dtype::F32, {}, rep("00")));
   m.add("\xc3\xa9mbed", entry(dtype::U8, {0}, rep("ff")));  // "émbed"
   return m;
-}
-
-errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const error& e) {
-    return e.code();
-  }
-  FAIL("no tensorhash::error was thrown");
-  return errc::invalid_argument;
 }
 
 }  // namespace

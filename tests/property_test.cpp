@@ -26,10 +26,12 @@ std::uint64_t run_seed() {
 }
 
 /// SHA-256 with OpenSSL over a list of byte strings.
-std::vector<std::uint8_t> openssl(std::initializer_list<std::pair<const void*, std::size_t>> parts) {
+std::vector<std::uint8_t> openssl(
+    std::initializer_list<std::pair<const void*, std::size_t>> parts) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  for (const auto& [p, n] : parts) EVP_DigestUpdate(ctx, p, n);
+  for (const auto& [p, n] : parts)
+    EVP_DigestUpdate(ctx, p, n);
   std::vector<std::uint8_t> md(32);
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx, md.data(), &len);
@@ -40,9 +42,11 @@ std::vector<std::uint8_t> openssl(std::initializer_list<std::pair<const void*, s
 /// RFC 6962 Merkle Tree Hash by its recursive definition (independent of tensorhash).
 std::vector<std::uint8_t> mth(const std::vector<std::vector<std::uint8_t>>& leaves, std::size_t lo,
                               std::size_t hi) {
-  if (hi - lo == 1) return leaves[lo];
+  if (hi - lo == 1)
+    return leaves[lo];
   std::size_t k = 1;
-  while (k * 2 < hi - lo) k *= 2;
+  while (k * 2 < hi - lo)
+    k *= 2;
   const auto l = mth(leaves, lo, lo + k), r = mth(leaves, lo + k, hi);
   const std::uint8_t one = 1;
   return openssl({{&one, 1}, {l.data(), 32}, {r.data(), 32}});
@@ -55,7 +59,8 @@ std::string reference_digest(const std::vector<std::uint8_t>& msg, std::uint64_t
   std::vector<std::vector<std::uint8_t>> leaves;
   const std::uint8_t zero = 0;
   for (std::size_t at = 0; at < msg.size(); at += chunk) {
-    leaves.push_back(openssl({{&zero, 1}, {msg.data() + at, std::min<std::size_t>(chunk, msg.size() - at)}}));
+    leaves.push_back(
+        openssl({{&zero, 1}, {msg.data() + at, std::min<std::size_t>(chunk, msg.size() - at)}}));
   }
   const auto root = mth(leaves, 0, leaves.size());
   return test_util::to_hex(root.data(), 32);
@@ -74,9 +79,13 @@ random_view make(std::mt19937_64& rng) {
   std::int64_t lo = 0, hi = 0, numel = 1;
   for (int i = 0; i < rank; ++i) {
     const auto pick = rng() % 10;
-    shape[i] = pick == 0 ? 0 : pick < 3 ? 1 : static_cast<std::int64_t>(rng() % (rank > 3 ? 5 : 40));
+    shape[i] = pick == 0  ? 0
+               : pick < 3 ? 1
+                          : static_cast<std::int64_t>(rng() % (rank > 3 ? 5 : 40));
     const auto s = rng() % 6;
-    strides[i] = s == 0 ? 0 : s == 1 ? -static_cast<std::int64_t>(rng() % 50) : static_cast<std::int64_t>(rng() % 60);
+    strides[i] = s == 0   ? 0
+                 : s == 1 ? -static_cast<std::int64_t>(rng() % 50)
+                          : static_cast<std::int64_t>(rng() % 60);
     numel *= shape[i];
   }
   if (numel > 0) {
@@ -86,9 +95,11 @@ random_view make(std::mt19937_64& rng) {
     }
   }
   const std::int64_t offset = -lo + static_cast<std::int64_t>(rng() % 4);
-  const std::size_t elements = static_cast<std::size_t>(offset + hi + 1 + static_cast<std::int64_t>(rng() % 4));
+  const std::size_t elements =
+      static_cast<std::size_t>(offset + hi + 1 + static_cast<std::int64_t>(rng() % 4));
   r.storage.resize(elements * size_of(t) + 16);
-  for (auto& b : r.storage) b = static_cast<std::uint8_t>(rng());
+  for (auto& b : r.storage)
+    b = static_cast<std::uint8_t>(rng());
   const std::size_t shift = rng() % 9;  // misaligned bases too
   const auto* base = numel == 0 ? nullptr : r.storage.data() + shift + offset * size_of(t);
   r.view = tensor_view(base, t, rank, shape, strides);
@@ -103,12 +114,14 @@ std::vector<std::uint8_t> materialise(const tensor_view& v) {
   std::int64_t idx[max_rank] = {};
   for (std::uint64_t e = 0; e < v.numel(); ++e) {
     std::int64_t off = 0;
-    for (int d = 0; d < v.rank(); ++d) off += idx[d] * v.stride(d);
+    for (int d = 0; d < v.rank(); ++d)
+      off += idx[d] * v.stride(d);
     std::uint8_t converted[8];
     Canon::convert(v.dtype(), static_cast<const std::uint8_t*>(v.data()) + off * in, converted);
     out.insert(out.end(), converted, converted + outsz);
     for (int d = v.rank() - 1; d >= 0; --d) {
-      if (++idx[d] < v.shape(d)) break;
+      if (++idx[d] < v.shape(d))
+        break;
       idx[d] = 0;
     }
   }
@@ -130,7 +143,8 @@ void check(const tensor_view& v, std::uint64_t chunk) {
   const auto sv = detail::view_of(s, chunk);
   std::vector<digest256> leaves(s.items());
   for (std::uint64_t g = 0; g < leaves.size(); ++g) {
-    leaves[g] = detail::hash_item<basic_sha256<sha256_impl::portable>, Canon, detail::host_loader>(sv, g);
+    leaves[g] =
+        detail::hash_item<basic_sha256<sha256_impl::portable>, Canon, detail::host_loader>(sv, g);
   }
   const digest256 device = chunk == 0 ? leaves[0] : merkle_root(leaves);
   CHECK(device.to_hex() == want);
@@ -149,9 +163,15 @@ TEST_CASE("Random views hash like their materialised copies (OpenSSL, RFC 6962 b
                                      << to_string(r.view.dtype()) << " rank " << r.view.rank()
                                      << " chunk " << chunk);
     switch (rng() % 3) {
-      case 0: check<as_stored>(r.view, chunk); break;
-      case 1: check<to_bf16>(r.view, chunk); break;
-      default: check<to_f32>(r.view, chunk); break;
+      case 0:
+        check<as_stored>(r.view, chunk);
+        break;
+      case 1:
+        check<to_bf16>(r.view, chunk);
+        break;
+      default:
+        check<to_f32>(r.view, chunk);
+        break;
     }
   }
 }

@@ -3,10 +3,15 @@
 
 #include <openssl/sha.h>
 
+#include <tensorhash/dtype.hpp>
+#include <tensorhash/error.hpp>
+#include <tensorhash/view.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -62,6 +67,64 @@ inline std::string data_path(const std::string& name) {
 
 inline std::string reference_path(const std::string& name) {
   return std::string(TENSORHASH_REF_DIR) + "/" + name;
+}
+
+/// The error class `f` throws; fails the test when it throws none.
+inline tensorhash::errc code_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const tensorhash::error& e) {
+    return e.code();
+  }
+  FAIL("no tensorhash::error was thrown");
+  return tensorhash::errc::invalid_argument;
+}
+
+/// One line of the Python reference's reference_cases.txt (see gen_reference_cases.py).
+struct reference_case {
+  std::string mode, canon, digest, line;
+  std::uint64_t chunk = 0;
+  tensorhash::dtype type = tensorhash::dtype::U8;
+  std::vector<std::int64_t> shape, strides;
+  std::int64_t offset = 0;  ///< elements from the buffer's start to the view's base
+  std::vector<std::uint8_t> buffer;
+
+  /// The case's view over a copy of `buffer` that starts at `storage`.
+  tensorhash::tensor_view view_over(
+      const std::uint8_t* storage,
+      tensorhash::location where = tensorhash::location::host()) const {
+    const auto* base = buffer.empty() ? nullptr : storage + offset * tensorhash::size_of(type);
+    return tensorhash::tensor_view(base, type, static_cast<int>(shape.size()), shape.data(),
+                                   strides.data(), where);
+  }
+
+  /// "mode chunk canon" with chunk 0 in exact mode: one batch per key.
+  std::string batch_key() const {
+    return mode + " " + (mode == "exact" ? "0" : std::to_string(chunk)) + " " + canon;
+  }
+};
+
+inline std::vector<reference_case> read_reference_cases() {
+  std::vector<reference_case> cases;
+  for (const auto& line : read_lines(reference_path("reference_cases.txt"))) {
+    std::istringstream in(line);
+    reference_case c;
+    std::string type, buffer;
+    int rank = 0;
+    in >> c.mode >> c.chunk >> c.canon >> type >> rank;
+    c.type = tensorhash::dtype_from_string(type);
+    c.shape.resize(static_cast<std::size_t>(rank));
+    c.strides.resize(static_cast<std::size_t>(rank));
+    for (auto& n : c.shape)
+      in >> n;
+    for (auto& s : c.strides)
+      in >> s;
+    in >> c.offset >> buffer >> c.digest;
+    c.buffer = from_hex(buffer);
+    c.line = line.substr(0, 120);
+    cases.push_back(std::move(c));
+  }
+  return cases;
 }
 
 }  // namespace test_util

@@ -7,18 +7,7 @@
 #include <array>
 
 using namespace tensorhash;
-
-namespace {
-errc code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const error& e) {
-    return e.code();
-  }
-  FAIL("no tensorhash::error was thrown");
-  return errc::invalid_argument;
-}
-}  // namespace
+using test_util::code_of;
 
 // A made-up engine tensor: the kind of type an engine adapts with one specialisation.
 namespace engine {

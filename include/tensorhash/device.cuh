@@ -48,6 +48,7 @@
 #include <tensorhash/detail/device_kernels.cuh>
 #include <tensorhash/detail/device_schedule.hpp>
 #include <tensorhash/detail/device_tuning.cuh>
+#include <tensorhash/detail/policy_checks.hpp>
 #include <tensorhash/error.hpp>
 #include <tensorhash/hasher.hpp>
 #include <tensorhash/modes.hpp>
@@ -74,14 +75,7 @@ TENSORHASH_NAMESPACE_BEGIN
  */
 template <class Mode = tree, class Canon = as_stored, class Hasher = sha256>
 class device_plan {
-  static_assert(is_mode_v<Mode>, "tensorhash: Mode must be tensorhash::exact or tensorhash::tree");
-  static_assert(
-      is_canonicalization_v<Canon>,
-      "tensorhash: Canon must be a canonicalisation policy such as tensorhash::as_stored, "
-      "tensorhash::to_bf16 or tensorhash::to_f32 (see tensorhash/canonical.hpp)");
-  static_assert(is_hasher_v<Hasher>,
-                "tensorhash: Hasher must model the hasher concept, e.g. tensorhash::sha256 "
-                "(see tensorhash/hasher.hpp)");
+  static_assert(detail::check_policies<Mode, Canon, Hasher>());
 
  public:
   using digest_type = typename Hasher::digest_type;

@@ -17,6 +17,7 @@
 #include <tensorhash/composite.hpp>
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/canonical_reader.hpp>
+#include <tensorhash/detail/policy_checks.hpp>
 #include <tensorhash/detail/thread_pool.hpp>
 #include <tensorhash/error.hpp>
 #include <tensorhash/hasher.hpp>
@@ -43,14 +44,7 @@ TENSORHASH_NAMESPACE_BEGIN
  */
 template <class Mode = tree, class Canon = as_stored, class Hasher = sha256>
 class host_engine {
-  static_assert(is_mode_v<Mode>, "tensorhash: Mode must be tensorhash::exact or tensorhash::tree");
-  static_assert(
-      is_canonicalization_v<Canon>,
-      "tensorhash: Canon must be a canonicalisation policy such as tensorhash::as_stored, "
-      "tensorhash::to_bf16 or tensorhash::to_f32 (see tensorhash/canonical.hpp)");
-  static_assert(is_hasher_v<Hasher>,
-                "tensorhash: Hasher must model the hasher concept, e.g. tensorhash::sha256 "
-                "(see tensorhash/hasher.hpp)");
+  static_assert(detail::check_policies<Mode, Canon, Hasher>());
 
  public:
   using mode_type = Mode;
