@@ -29,6 +29,9 @@ struct matrix {
 
 /// Copies rows [begin, begin + n) of `m` below the rows already in `out` (the engine's fusing).
 void append_rows(matrix& out, const matrix& m, std::int64_t begin, std::int64_t n) {
+  if (n == 0) {
+    return;  // memcpy from an empty matrix's null data is undefined even for 0 bytes
+  }
   const std::size_t at = out.data.size();
   out.data.resize(at + static_cast<std::size_t>(n * m.cols));
   std::memcpy(out.data.data() + at, m.data.data() + begin * m.cols,
