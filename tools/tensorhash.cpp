@@ -122,6 +122,9 @@ class progress {
 template <class Mode, class Canon>
 th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o, Mode mode) {
   th::host_engine<Mode, Canon> engine(mode, o.threads);
+  if (o.leaves) {
+    return th::make_manifest(engine, c.names, c.views, true);
+  }
   progress bar(c.bytes);
   std::vector<th::digest256> digests;
   // Batches of about 1 GiB let the progress bar move without costing parallelism.
@@ -137,20 +140,7 @@ th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o, Mode mode) 
     bar.advance(batch);
     i = j;
   }
-  th::manifest m =
-      th::make_manifest(th::digest_settings::of<Mode, Canon>(mode), c.names, c.views, digests);
-  if constexpr (std::is_same_v<Mode, th::tree>) {
-    if (o.leaves) {
-      th::manifest with(m.settings());
-      for (std::size_t i = 0; i < c.names.size(); ++i) {
-        auto e = m.tensors().at(c.names[i]);
-        e.leaves = engine.leaves(c.views[i]);
-        with.add(c.names[i], std::move(e));
-      }
-      return with;
-    }
-  }
-  return m;
+  return th::make_manifest(th::digest_settings::of<Mode, Canon>(mode), c.names, c.views, digests);
 }
 
 template <class Canon>

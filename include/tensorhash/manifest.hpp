@@ -13,6 +13,7 @@
 #include <tensorhash/error.hpp>
 #include <tensorhash/hasher.hpp>
 #include <tensorhash/host.hpp>
+#include <tensorhash/merkle.hpp>
 #include <tensorhash/modes.hpp>
 #include <tensorhash/view.hpp>
 
@@ -160,20 +161,28 @@ manifest make_manifest(host_engine<Mode, Canon, Hasher>& engine,
                        bool with_leaves = false) {
   static_assert(std::is_same_v<Hasher, sha256>,
                 "tensorhash: manifests record SHA-256 digests; use a host_engine with sha256");
-  manifest m = make_manifest(digest_settings::of<Mode, Canon>(engine.mode()), names, views,
-                             engine.hash(views));
+  const digest_settings settings = digest_settings::of<Mode, Canon>(engine.mode());
   if constexpr (std::is_same_v<Mode, tree>) {
     if (with_leaves) {
-      manifest out(m.settings());
-      for (std::size_t i = 0; i < names.size(); ++i) {
-        manifest_entry e = m.tensors().at(names[i]);
-        e.leaves = engine.leaves(views[i]);
-        out.add(names[i], std::move(e));
+      // One pass: each tensor's leaves, and its root from them (merkle_root(leaves) == hash).
+      if (names.size() != views.size()) {
+        throw error(errc::invalid_argument, "names and views must have the same length");
       }
-      return out;
+      manifest m(settings);
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        manifest_entry e;
+        e.type = views[i].dtype();
+        for (int d = 0; d < views[i].rank(); ++d) {
+          e.shape.push_back(views[i].shape(d));
+        }
+        e.leaves = engine.leaves(views[i]);
+        e.digest = merkle_root(e.leaves);
+        m.add(names[i], std::move(e));
+      }
+      return m;
     }
   }
-  return m;
+  return make_manifest(settings, names, views, engine.hash(views));
 }
 
 /// @brief Which tensors a check leaves out: exact names and substrings (SGLang skips rotary
