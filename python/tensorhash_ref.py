@@ -287,3 +287,62 @@ def sglang_weights_checksum(tensors, canon=None):
         h.update(name.encode("utf-8"))
         h.update(canonical_bytes(raw, dtype, shape, canon=canon))
     return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Tensor-parallel layouts (docs/layouts.md): what an engine rank holds, from full tensors
+
+def _rows(tensor, begin, count):
+    dtype, shape, raw = tensor
+    row = len(raw) // shape[0] if shape[0] else 0
+    return dtype, (count,) + tuple(shape[1:]), raw[begin * row:(begin + count) * row]
+
+
+def _cols(tensor, begin, count):
+    dtype, shape, raw = tensor
+    size = DTYPE_SIZES[dtype]
+    rows, cols = shape[0], shape[1]
+    inner = len(raw) // (rows * cols) if rows * cols else size
+    out = b"".join(raw[(r * cols + begin) * inner:(r * cols + begin + count) * inner]
+                   for r in range(rows))
+    return dtype, (rows, count) + tuple(shape[2:]), out
+
+
+def _cat_rows(parts):
+    dtype = parts[0][0]
+    return (dtype, (sum(p[1][0] for p in parts),) + tuple(parts[0][1][1:]),
+            b"".join(p[2] for p in parts))
+
+
+def shard(layout, tp, rank, full, vocab_size=0, pad_to=64, num_heads=0, num_kv_heads=0,
+          head_dim=0):
+    """(dtype, shape, raw) of the bytes rank `rank` of `tp` holds, from full row-major tensors.
+
+    `full` is one (dtype, shape, raw) tensor, or [q, k, v] for "fused_qkv", or [gate, up] for
+    "fused_gate_up". For "vocab_parallel" only the rows of real tokens are returned.
+    """
+    if layout == "replicated":
+        return full
+    if layout == "column_parallel":
+        n = full[1][0] // tp
+        return _rows(full, rank * n, n)
+    if layout == "row_parallel":
+        n = full[1][1] // tp
+        return _cols(full, rank * n, n)
+    if layout == "vocab_parallel":
+        per = -(-vocab_size // pad_to) * pad_to // tp
+        begin, end = min(rank * per, vocab_size), min((rank + 1) * per, vocab_size)
+        return _rows(full, begin, end - begin)
+    if layout == "fused_qkv":
+        q, k, v = full
+        qh = num_heads // tp
+        kv_count = num_kv_heads // tp if num_kv_heads >= tp else 1
+        kv_first = rank * kv_count if num_kv_heads >= tp else rank // (tp // num_kv_heads)
+        return _cat_rows([_rows(q, rank * qh * head_dim, qh * head_dim),
+                          _rows(k, kv_first * head_dim, kv_count * head_dim),
+                          _rows(v, kv_first * head_dim, kv_count * head_dim)])
+    if layout == "fused_gate_up":
+        gate, up = full
+        n = gate[1][0] // tp
+        return _cat_rows([_rows(gate, rank * n, n), _rows(up, rank * n, n)])
+    raise ValueError("unknown layout %r" % (layout,))

@@ -6,6 +6,9 @@
 OUT_DIR/reference_cases.txt, one case a line:
     MODE CHUNK CANON DTYPE RANK SHAPE... STRIDES... OFFSET BUFFER_HEX DIGEST
     (CANON is "-" for as stored; strides and offset in elements)
+OUT_DIR/layout_cases.txt, one engine shard a line:
+    LAYOUT TP RANK MODE DTYPE VOCAB HEADS KV_HEADS HEAD_DIM N (ROWS COLS HEX)xN DIGEST
+    (N full row-major tensors; DIGEST of the rank's shard, tree mode 1 KiB chunks or exact)
 OUT_DIR/conversions.txt, one element a line:
     DTYPE CANON IN_HEX OUT_HEX   (little-endian bytes)
 The C++ tests read both and must reproduce every digest and every converted element.
@@ -162,6 +165,39 @@ def conversion_lines(rng):
         yield line("F32", "BF16", bits)
 
 
+def layout_lines(rng):
+    """Random full tensors per layout and TP size, with the digest of each rank's shard."""
+    def tensor(dtype, rows, cols):
+        return (dtype, (rows, cols), rng.randbytes(rows * cols * ref.DTYPE_SIZES[dtype]))
+
+    for _ in range(12):
+        dtype = rng.choice(["BF16", "F32", "F16", "I8"])
+        tp = rng.choice([1, 2, 4, 8])
+        mode = rng.choice(["tree", "exact"])
+        cols = rng.choice([8, 24, 40])
+        heads, kv, head_dim = 8, rng.choice([1, 2, 4, 8]), 4
+        vocab = rng.choice([100, 128, 250])
+        setups = {
+            "replicated": [tensor(dtype, rng.randint(1, 9), cols)],
+            "column_parallel": [tensor(dtype, 8 * rng.randint(1, 6), cols)],
+            "row_parallel": [tensor(dtype, rng.randint(1, 9), 8 * rng.randint(1, 5))],
+            "vocab_parallel": [tensor(dtype, vocab, cols)],
+            "fused_qkv": [tensor(dtype, heads * head_dim, cols), tensor(dtype, kv * head_dim, cols),
+                          tensor(dtype, kv * head_dim, cols)],
+            "fused_gate_up": [tensor(dtype, 8 * 3, cols), tensor(dtype, 8 * 3, cols)],
+        }
+        for layout, full in setups.items():
+            for rank in range(tp):
+                arg = full if len(full) > 1 else full[0]
+                got = ref.shard(layout, tp, rank, arg, vocab_size=vocab, pad_to=64,
+                                num_heads=heads, num_kv_heads=kv, head_dim=head_dim)
+                d = ref.digest(got[2], got[0], got[1], mode=mode, chunk_bytes=1024)
+                fields = [layout, tp, rank, mode, dtype, vocab, heads, kv, head_dim, len(full)]
+                for t in full:
+                    fields += [t[1][0], t[1][1], t[2].hex()]
+                yield " ".join(str(f) for f in fields + [d])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir")
@@ -173,6 +209,9 @@ def main():
     with open(os.path.join(args.out_dir, "reference_cases.txt"), "w") as f:
         for _ in range(args.count):
             f.write(make_case(rng) + "\n")
+    with open(os.path.join(args.out_dir, "layout_cases.txt"), "w") as f:
+        for text in layout_lines(rng):
+            f.write(text + "\n")
     with open(os.path.join(args.out_dir, "conversions.txt"), "w") as f:
         for text in conversion_lines(rng):
             f.write(text + "\n")

@@ -7,6 +7,7 @@
 #include <tensorhash/layout.hpp>
 
 #include <cstring>
+#include <map>
 #include <random>
 
 using namespace tensorhash;
@@ -202,4 +203,42 @@ TEST_CASE("concat along inner dims and strided slices equal their materialised c
     std::memcpy(stepped.data.data() + r * 10, a.data.data() + (1 + 2 * r) * 10, 20);
   }
   CHECK(engine.hash(slice(a.view(), 0, 1, 3, 2)) == engine.hash(stepped.view()));
+}
+
+TEST_CASE("layout: expected shard digests equal python/tensorhash_ref.py's shard()",
+          "[layout][shard][reference]") {
+  const auto lines = test_util::read_lines(test_util::reference_path("layout_cases.txt"));
+  REQUIRE(lines.size() > 100);
+  const std::map<std::string, tp_layout::kind> kinds = {
+      {"replicated", tp_layout::kind::replicated},
+      {"column_parallel", tp_layout::kind::column_parallel},
+      {"row_parallel", tp_layout::kind::row_parallel},
+      {"vocab_parallel", tp_layout::kind::vocab_parallel},
+      {"fused_qkv", tp_layout::kind::fused_qkv},
+      {"fused_gate_up", tp_layout::kind::fused_gate_up}};
+  for (const auto& line : lines) {
+    std::istringstream in(line);
+    std::string name, mode, type, digest;
+    tp_layout l;
+    std::size_t parts = 0;
+    in >> name >> l.tp_size >> l.rank >> mode >> type >> l.vocab_size >> l.num_heads >>
+        l.num_kv_heads >> l.head_dim >> parts;
+    l.type = kinds.at(name);
+    l.pad_to = 64;
+    std::vector<std::vector<std::uint8_t>> storage(parts);
+    std::vector<tensor_view> full;
+    for (std::size_t p = 0; p < parts; ++p) {
+      std::int64_t rows = 0, cols = 0;
+      std::string hex;
+      in >> rows >> cols >> hex;
+      storage[p] = test_util::from_hex(hex);
+      full.emplace_back(storage[p].data(), dtype_from_string(type),
+                        std::initializer_list<std::int64_t>{rows, cols});
+    }
+    in >> digest;
+    INFO(line.substr(0, 80));
+    const composite_view shard = expected_shard(l, full);
+    const digest256 got = mode == "exact" ? host_hash<exact>(shard) : host_hash(shard, tree(1024));
+    CHECK(got.to_hex() == digest);
+  }
 }
