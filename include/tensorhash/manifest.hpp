@@ -129,14 +129,20 @@ inline digest256 engine_aggregate(const std::vector<digest256>& per_rank) {
   return s.finalize();
 }
 
-/// @brief Builds a manifest from digests computed elsewhere (for example on the device).
-/// @throw error invalid_argument when the lists differ in length, duplicate_name
+/**
+ * @brief Builds a manifest from digests computed elsewhere (for example on the device).
+ * @param leaves empty, or every tensor's tree leaf digests (recorded for chunk-level diffs)
+ * @throw error invalid_argument when the lists differ in length, duplicate_name
+ */
 inline manifest make_manifest(const digest_settings& settings,
                               const std::vector<std::string>& names,
                               const std::vector<tensor_view>& views,
-                              const std::vector<digest256>& digests) {
-  if (names.size() != views.size() || names.size() != digests.size()) {
-    throw error(errc::invalid_argument, "names, views and digests must have the same length");
+                              const std::vector<digest256>& digests,
+                              const std::vector<std::vector<digest256>>& leaves = {}) {
+  if (names.size() != views.size() || names.size() != digests.size() ||
+      (!leaves.empty() && leaves.size() != names.size())) {
+    throw error(errc::invalid_argument,
+                "names, views, digests (and leaves, if given) must have the same length");
   }
   manifest m(settings);
   for (std::size_t i = 0; i < names.size(); ++i) {
@@ -146,6 +152,9 @@ inline manifest make_manifest(const digest_settings& settings,
       e.shape.push_back(views[i].shape(d));
     }
     e.digest = digests[i];
+    if (!leaves.empty()) {
+      e.leaves = leaves[i];
+    }
     m.add(names[i], std::move(e));
   }
   return m;
@@ -165,21 +174,13 @@ manifest make_manifest(host_engine<Mode, Canon, Hasher>& engine,
   if constexpr (std::is_same_v<Mode, tree>) {
     if (with_leaves) {
       // One pass: each tensor's leaves, and its root from them (merkle_root(leaves) == hash).
-      if (names.size() != views.size()) {
-        throw error(errc::invalid_argument, "names and views must have the same length");
+      std::vector<std::vector<digest256>> leaves;
+      std::vector<digest256> roots;
+      for (const auto& v : views) {
+        leaves.push_back(engine.leaves(v));
+        roots.push_back(merkle_root(leaves.back()));
       }
-      manifest m(settings);
-      for (std::size_t i = 0; i < names.size(); ++i) {
-        manifest_entry e;
-        e.type = views[i].dtype();
-        for (int d = 0; d < views[i].rank(); ++d) {
-          e.shape.push_back(views[i].shape(d));
-        }
-        e.leaves = engine.leaves(views[i]);
-        e.digest = merkle_root(e.leaves);
-        m.add(names[i], std::move(e));
-      }
-      return m;
+      return make_manifest(settings, names, views, roots, leaves);
     }
   }
   return make_manifest(settings, names, views, engine.hash(views));
