@@ -256,7 +256,7 @@ int run_diff(const std::string& a, const std::string& b, const hash_options& o) 
   for (const auto& m : c.mismatched) {
     const auto& e = expected.tensors().at(m.name);
     const auto& g = actual.tensors().at(m.name);
-    std::cout << "MISMATCH   " << m.name << "\n";
+    std::cout << "CHUNKS     " << m.name << "\n";
     if (e.leaves.empty() || g.leaves.empty()) {
       std::cout << "  (no leaf digests recorded: hash with --leaves to locate the chunks)\n";
       continue;
@@ -264,26 +264,14 @@ int run_diff(const std::string& a, const std::string& b, const hash_options& o) 
     std::uint64_t numel = 1;
     for (auto d : e.shape)
       numel *= static_cast<std::uint64_t>(d);
-    const auto canonical =
-        expected.settings().canonical_dtype
-            ? th::size_of(th::is_floating(e.type) ? *expected.settings().canonical_dtype : e.type)
-            : th::size_of(e.type);
-    const auto chunks = th::diff_leaves(e.leaves, g.leaves, expected.settings().chunk_bytes,
-                                        numel * canonical, canonical);
-    for (const auto& d : chunks) {
+    const auto element = th::size_of(expected.settings().canonical_dtype_for(e.type));
+    for (const auto& d : th::diff_leaves(e.leaves, g.leaves, expected.settings().chunk_bytes,
+                                         numel * element, element)) {
       std::cout << "  chunk " << d.chunk << ": bytes [" << d.byte_begin << ", " << d.byte_end
                 << "), elements [" << d.element_begin << ", " << d.element_end << ")\n";
     }
   }
-  for (const auto& m : c.metadata) {
-    std::cout << "METADATA   " << m.name << "  expected " << th::comparison::describe(m.expected)
-              << "  actual " << th::comparison::describe(m.actual) << "\n";
-  }
-  for (const auto& n : c.missing)
-    std::cout << "MISSING    " << n << "\n";
-  for (const auto& n : c.unexpected)
-    std::cout << "UNEXPECTED " << n << "\n";
-  std::cout << c.matched.size() << " matched, " << c.mismatched.size() << " mismatched\n";
+  std::cout << c.summary();
   return c.ok() ? 0 : exit_differences;
 }
 

@@ -39,16 +39,6 @@ enum class bucket_layout { packed, aligned };
 /// Alignment of tensors in checkpoint-engine buckets.
 inline constexpr std::uint64_t bucket_alignment = 256;
 
-namespace detail {
-inline std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-}  // namespace detail
-
 /**
  * @brief Views of every entry over `base[0 .. size)`.
  * @throw error parse_error naming the entry for a range out of bounds, inconsistent with

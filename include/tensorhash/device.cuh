@@ -202,8 +202,6 @@ class device_plan {
   }
 
  private:
-  device_plan() = default;
-
   static std::size_t align(std::size_t bytes) noexcept { return (bytes + 255) / 256 * 256; }
 
   static std::vector<composite_view> as_composites(const tensor_view* views, std::size_t count) {

@@ -51,6 +51,12 @@ struct digest_settings {
     return s;
   }
 
+  /// @return the dtype whose bytes were hashed for a tensor stored as `stored`: the canonical
+  ///         dtype for floating-point tensors, the stored one otherwise (as the policies do)
+  dtype canonical_dtype_for(dtype stored) const noexcept {
+    return canonical_dtype && is_floating(stored) ? *canonical_dtype : stored;
+  }
+
   /// @return "sha256-tree, 16384-byte chunks, as stored" and the like
   std::string describe() const {
     std::string out = algorithm;
@@ -291,11 +297,7 @@ struct comparison {
 
   /// @return "BF16[4096, 4096]"
   static std::string describe(const manifest_entry& e) {
-    std::string s = std::string(to_string(e.type)) + "[";
-    for (std::size_t i = 0; i < e.shape.size(); ++i) {
-      s += (i ? ", " : "") + std::to_string(e.shape[i]);
-    }
-    return s + "]";
+    return to_string(e.type) + detail::shape_text(e.shape);
   }
 };
 

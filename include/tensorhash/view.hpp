@@ -15,8 +15,20 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 TENSORHASH_NAMESPACE_BEGIN
+
+namespace detail {
+/// "[4096, 4096]": a shape as error messages and reports print it.
+inline std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+}  // namespace detail
 
 /// Most dimensions a view may have.
 inline constexpr int max_rank = 8;

@@ -36,8 +36,7 @@ namespace detail {
 struct tensor_desc {
   const std::uint8_t* base = nullptr;  ///< element (0, ..., 0)
   byte_layout layout;                  ///< collapsed byte layout
-  std::uint64_t numel = 0;
-  std::uint64_t canonical_bytes = 0;  ///< numel * size_of(canonical dtype)
+  std::uint64_t canonical_bytes = 0;   ///< numel * size_of(canonical dtype)
   dtype stored = dtype::U8;
   std::uint32_t in_bytes = 1;   ///< stored element size
   std::uint32_t out_bytes = 1;  ///< canonical element size
@@ -50,11 +49,10 @@ tensor_desc make_desc(const tensor_view& v) {
   tensor_desc d;
   d.base = static_cast<const std::uint8_t*>(v.data());
   d.layout = collapse(v);
-  d.numel = v.numel();
   d.stored = v.dtype();
   d.in_bytes = size_of(v.dtype());
   d.out_bytes = size_of(Canon::target(v.dtype()));
-  if (__builtin_mul_overflow(d.numel, std::uint64_t{d.out_bytes}, &d.canonical_bytes) ||
+  if (__builtin_mul_overflow(v.numel(), std::uint64_t{d.out_bytes}, &d.canonical_bytes) ||
       d.canonical_bytes > max_message_bytes) {
     throw error(errc::size_overflow, "canonical byte size exceeds SHA-256's 2^61-1 limit");
   }
