@@ -1,9 +1,8 @@
-// Adapters: DLPack DLTensor (Debian's dlpack.h 0.6) and cuda::std::mdspan, against raw views.
+// Adapters: DLPack DLTensor (Debian's dlpack.h 0.6) against raw views.
 #include "test_util.hpp"
 
 #include <tensorhash/dlpack.hpp>
 #include <tensorhash/host.hpp>
-#include <tensorhash/mdspan.hpp>
 
 using namespace tensorhash;
 
@@ -30,15 +29,7 @@ DLDataType code(unsigned c, unsigned bits) {
   return t;
 }
 
-struct my_bf16 {
-  std::uint16_t bits;
-};
 }  // namespace
-
-template <>
-struct tensorhash::mdspan_dtype<my_bf16> {
-  static constexpr dtype value = dtype::BF16;
-};
 
 TEST_CASE("DLTensor: NULL strides, explicit strides, byte_offset, devices", "[adapters][dlpack]") {
   float data[12];
@@ -76,21 +67,4 @@ TEST_CASE("DLPack dtype codes map to tensorhash dtypes", "[adapters][dlpack]") {
   DLDataType vec = code(kDLFloat, 32);
   vec.lanes = 4;
   CHECK_THROWS_AS(dtype_of_dlpack(vec), error);
-}
-
-TEST_CASE("cuda::std::mdspan with layout_right and layout_stride", "[adapters][mdspan]") {
-  float data[12];
-  for (int i = 0; i < 12; ++i)
-    data[i] = static_cast<float>(i) - 3.0f;
-  const cuda::std::mdspan<float, cuda::std::dextents<std::int64_t, 2>> m(data, 3, 4);
-  CHECK(host_hash<exact>(m) == host_hash<exact>(tensor_view(data, dtype::F32, {3, 4})));
-  using ext = cuda::std::dextents<std::int64_t, 2>;
-  const cuda::std::layout_stride::mapping<ext> map(ext(4, 3),
-                                                   cuda::std::array<std::int64_t, 2>{1, 4});
-  const cuda::std::mdspan<const float, ext, cuda::std::layout_stride> t(data, map);
-  CHECK(host_hash<exact>(t) == host_hash<exact>(tensor_view(data, dtype::F32, {4, 3}, {1, 4})));
-  my_bf16 b[2] = {{0x3f80}, {0x4000}};
-  const cuda::std::mdspan<my_bf16, cuda::std::extents<int, 2>> mb(b);
-  CHECK(from_mdspan(mb).dtype() == dtype::BF16);
-  CHECK(from_mdspan(mb, location::cuda(1)).location() == location::cuda(1));
 }

@@ -15,6 +15,10 @@
 #include <tensorhash/dtype.hpp>
 #include <tensorhash/view.hpp>
 
+#if !__has_include(<cuda/std/mdspan>)
+#error \
+    "tensorhash/mdspan.hpp needs CCCL's <cuda/std/mdspan> on the include path: the CUDA toolkit's include/cccl, or CCCL from its repository (link CCCL::CCCL)"
+#endif
 #include <cuda/std/mdspan>
 
 #include <cstdint>
