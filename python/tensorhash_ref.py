@@ -9,6 +9,7 @@ distances instead of adding a bias.
     from tensorhash_ref import digest
     digest(raw_bytes, "BF16", shape=(4096, 4096))                       # tree, 16 KiB chunks
     digest(raw_bytes, "F32", shape=(3, 5), mode="exact", canon="BF16")  # == hashlib of BF16 bytes
+    digest(raw_bytes, "BF16", shape=(4096, 4096), mode="sglang")        # SGLang's 16 hex digits
 """
 
 import hashlib
@@ -95,10 +96,10 @@ def bf16_to_f32_bits(bits):
     return bits << 16
 
 
-def f32_to_bf16_bits(bits):
-    """Nearest BF16, ties to even; every NaN becomes 0x7FC0."""
+def f32_to_bf16_bits(bits, nan=0x7FC0):
+    """Nearest BF16, ties to even; every NaN becomes `nan` (0x7FC0 under the canonical rule)."""
     if bits & 0x7FFFFFFF > 0x7F800000:
-        return 0x7FC0
+        return nan
     sign, magnitude = bits & 0x80000000, bits & 0x7FFFFFFF
     low = magnitude >> 16
     if magnitude == low << 16:
@@ -119,6 +120,14 @@ _TO_F32 = {
 }
 
 
+# The BF16 of a NaN, by source dtype, under each NaN rule (format.md §3.3).
+NAN_RULES = {
+    "canonical": lambda source: 0x7FC0,
+    "torch-cpu": lambda source: 0xFFFF if source in ("F32", "F64") else 0x7FC0,
+    "torch-cuda": lambda source: 0x7FFF,
+}
+
+
 def canonical_dtype(dtype, canon):
     """The dtype whose bytes are hashed: `canon` (None, "BF16", "F32") for floating dtypes."""
     if canon is None or dtype not in FLOATING:
@@ -126,7 +135,7 @@ def canonical_dtype(dtype, canon):
     return canon
 
 
-def convert_element(raw, dtype, canon):
+def convert_element(raw, dtype, canon, nan_rule="canonical"):
     """Canonical bytes of one element stored as `raw` (little-endian)."""
     target = canonical_dtype(dtype, canon)
     if target == dtype:
@@ -135,16 +144,19 @@ def convert_element(raw, dtype, canon):
     f32 = _TO_F32[dtype](bits)
     if target == "F32":
         return f32.to_bytes(4, "little")
-    return f32_to_bf16_bits(f32).to_bytes(2, "little")
+    return f32_to_bf16_bits(f32, NAN_RULES[nan_rule](dtype)).to_bytes(2, "little")
 
 
-def canonical_bytes(buf, dtype, shape, strides=None, offset=0, canon=None):
+def canonical_bytes(buf, dtype, shape, strides=None, offset=0, canon=None, nan_rule="canonical"):
     """The message a tensor's digest is computed over (format.md §3–4)."""
     if dtype not in DTYPE_SIZES:
         raise ValueError("unknown dtype %r" % (dtype,))
     if canon not in (None, "BF16", "F32"):
         raise ValueError("unknown canonical dtype %r" % (canon,))
-    return b"".join(convert_element(e, dtype, canon)
+    if nan_rule not in NAN_RULES or (nan_rule != "canonical" and canon != "BF16"):
+        raise ValueError("nan_rule %r: one of %s, and not canonical with canon='BF16' only"
+                         % (nan_rule, sorted(NAN_RULES)))
+    return b"".join(convert_element(e, dtype, canon, nan_rule)
                     for e in canonical_elements(buf, dtype, shape, strides, offset))
 
 
@@ -188,14 +200,100 @@ def exact_digest(message):
 
 
 def digest(buf, dtype, shape, strides=None, offset=0, mode="tree",
-           chunk_bytes=DEFAULT_CHUNK_BYTES, canon=None):
-    """Digest of a tensor view as tensorhash computes it."""
-    message = canonical_bytes(buf, dtype, shape, strides, offset, canon)
+           chunk_bytes=DEFAULT_CHUNK_BYTES, canon=None, nan_rule="canonical"):
+    """Digest of a tensor view as tensorhash computes it.
+
+    mode "exact" and "tree" give 64 hex digits; "sglang" and "sglang-cpu" give the 16 hex digits
+    SGLang's weight checker reports for the view on a GPU resp. on the CPU (chunk_bytes unused).
+    """
+    message = canonical_bytes(buf, dtype, shape, strides, offset, canon, nan_rule)
     if mode == "exact":
         return exact_digest(message)
     if mode == "tree":
         return tree_digest(message, chunk_bytes)
-    raise ValueError("mode must be 'exact' or 'tree'")
+    if mode == "sglang":
+        return "%016x" % sglang_hash64(message)
+    if mode == "sglang-cpu":
+        return "%016x" % sglang_cpu_hash64(message)
+    raise ValueError("mode must be 'exact', 'tree', 'sglang' or 'sglang-cpu'")
+
+
+# ---------------------------------------------------------------------------------------------
+# SGLang's 64-bit tensor hash (the weight checker's "checksum" action)
+#
+# sglang.srt.managers.mm_utils.tensor_hash(t): on a GPU, the Triton kernel of
+# sglang/kernels/ops/memory/gpu_tensor_hash.py; on the CPU, the first 8 bytes of SHA-256. Both
+# hash t.contiguous()'s row-major bytes; the weight checker prints the int as 16 hex digits.
+
+SGLANG_SEED = 0x243F6A88
+SGLANG_TILE_WORDS = 8192
+_M32 = 0xFFFFFFFF
+_M64 = 0xFFFFFFFFFFFFFFFF
+
+
+def _fmix32(x):
+    """MurmurHash3's 32-bit finaliser."""
+    x ^= x >> 16
+    x = (x * 0x85EBCA6B) & _M32
+    x ^= x >> 13
+    x = (x * 0xC2B2AE35) & _M32
+    return x ^ (x >> 16)
+
+
+def _rotl32(x, r):
+    return ((x << r) | (x >> (32 - r))) & _M32
+
+
+def _splitmix64_finalise(x):
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & _M64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def sglang_hash64(message):
+    """SGLang's GPU tensor hash of `message`, as an int in [0, 2**64).
+
+    The message is zero-padded to a multiple of 4 bytes and read as n little-endian 32-bit words
+    w[i]. Each word is keyed by its index twice, p1 = (i*0x27D4EB2D + s1) ^ rotl32(i, 15) and
+    p2 = (i*0x165667B1 + s2) ^ rotl32(i, 13), then mixed: k = fmix32(w[i] ^ p); all mod 2**32.
+    Tiles of 8192 words sum their k1 and k2 mod 2**32; each sum is XORed with the padded length
+    of the WHOLE message, 4*n mod 2**32 (the same for every tile), and finalised with fmix32; the
+    tile value is h1 << 32 | h2. The tile values are summed mod 2**64 and the sum finalised with
+    splitmix64's mixer. An empty message gives 0. The keys are s1 = seed and
+    s2 = (seed * 0x9E3779B1) ^ 0xDEADBEEF mod 2**32, with SGLang's default seed 0x243F6A88.
+
+    SGLang's kernel indexes words with 32-bit signed ints, so it is defined only up to 2**31
+    words (8 GiB); i is taken mod 2**32 here, which below that size is what the kernel computes.
+    """
+    n_bytes = len(message)
+    if n_bytes == 0:
+        return 0
+    padded = bytes(message) + b"\x00" * (-n_bytes % 4)
+    n = len(padded) // 4
+    words = struct.unpack("<%dI" % n, padded)
+    s1 = SGLANG_SEED & _M32
+    s2 = ((SGLANG_SEED * 0x9E3779B1) ^ 0xDEADBEEF) & _M32
+    length = (4 * n) & _M32
+    total = 0
+    for start in range(0, n, SGLANG_TILE_WORDS):
+        h1 = h2 = 0
+        for i in range(start, min(start + SGLANG_TILE_WORDS, n)):
+            w, iu = words[i], i & _M32
+            p1 = ((iu * 0x27D4EB2D + s1) & _M32) ^ _rotl32(iu, 15)
+            p2 = ((iu * 0x165667B1 + s2) & _M32) ^ _rotl32(iu, 13)
+            h1 += _fmix32(w ^ p1)
+            h2 += _fmix32(w ^ p2)
+        h1 = _fmix32((h1 & _M32) ^ length)
+        h2 = _fmix32((h2 & _M32) ^ length)
+        total = (total + ((h1 << 32) | h2)) & _M64
+    return _splitmix64_finalise(total)
+
+
+def sglang_cpu_hash64(message):
+    """SGLang's CPU tensor hash: the first 8 bytes of SHA-256(message) as a big-endian int."""
+    return int.from_bytes(hashlib.sha256(message).digest()[:8], "big")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,19 +343,25 @@ def engine_aggregate(rank_hexes):
     return hashlib.sha256("".join(rank_hexes).encode("ascii")).hexdigest()
 
 
-def manifest(tensors, mode="tree", chunk_bytes=DEFAULT_CHUNK_BYTES, canon=None):
+def manifest(tensors, mode="tree", chunk_bytes=DEFAULT_CHUNK_BYTES, canon=None,
+             nan_rule="canonical"):
     """The manifest document of {name: (dtype, shape, raw_bytes)} (contiguous tensors)."""
-    doc = {"format": "tensorhash.manifest/1",
-           "algorithm": "sha256" if mode == "exact" else "sha256-tree"}
+    algorithms = {"exact": "sha256", "tree": "sha256-tree", "sglang": "sglang-hash64",
+                  "sglang-cpu": "sha256-prefix64"}
+    if mode not in algorithms:
+        raise ValueError("mode must be 'exact', 'tree', 'sglang' or 'sglang-cpu'")
+    doc = {"format": "tensorhash.manifest/1", "algorithm": algorithms[mode]}
     if mode == "tree":
         doc["chunk_bytes"] = chunk_bytes
     doc["canonical_dtype"] = canon
+    if nan_rule != "canonical":
+        doc["nan_rule"] = nan_rule
     entries = {}
     for name in sorted(tensors):
         dtype, shape, raw = tensors[name]
         entries[name] = {"dtype": dtype, "shape": list(shape),
                          "digest": digest(raw, dtype, shape, mode=mode, chunk_bytes=chunk_bytes,
-                                          canon=canon)}
+                                          canon=canon, nan_rule=nan_rule)}
     doc["tensors"] = entries
     doc["aggregate"] = rank_aggregate({n: e["digest"] for n, e in entries.items()})
     return doc
