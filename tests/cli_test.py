@@ -59,17 +59,33 @@ class CliTest(unittest.TestCase):
             return json.load(f)
 
     def test_manifests_equal_reference(self):
-        for mode, chunk, canon in [("tree", 16384, None), ("exact", None, None),
-                                   ("tree", 1024, "BF16"), ("exact", None, "F32")]:
+        for mode, chunk, canon, rule in [
+                ("tree", 16384, None, None), ("exact", None, None, None),
+                ("tree", 1024, "BF16", None), ("exact", None, "F32", None),
+                ("exact", None, "BF16", "torch-cpu"), ("tree", 1024, "BF16", "torch-cuda")]:
             args = [self.file, "--mode", mode]
             if chunk:
                 args += ["--chunk-bytes", chunk]
             if canon:
                 args += ["--as", canon]
-            with self.subTest(mode=mode, canon=canon):
+            if rule:
+                args += ["--nan-rule", rule]
+            with self.subTest(mode=mode, canon=canon, rule=rule):
                 got = self.hash_to(self.path("m.json"), *args)
-                want = ref.manifest(self.tensors, mode, chunk or 16384, canon)
+                want = ref.manifest(self.tensors, mode, chunk or 16384, canon,
+                                    rule or "canonical")
                 self.assertEqual(got, want)
+
+    def test_nan_rules_change_only_tensors_with_nans_and_do_not_compare(self):
+        a = self.hash_to(self.path("a.json"), self.file, "--as", "BF16")
+        b = self.hash_to(self.path("b.json"), self.file, "--as", "BF16", "--nan-rule",
+                         "torch-cpu")
+        self.assertEqual(b["nan_rule"], "torch-cpu")
+        differ = {n for n in a["tensors"] if a["tensors"][n] != b["tensors"][n]}
+        self.assertIn("layers.1.f32.weight", differ)  # random F32 bits hold NaNs
+        self.assertTrue(all(".f32." in n or ".f64." in n for n in differ), differ)
+        r = run("compare", self.path("a.json"), self.path("b.json"))
+        self.assertNotEqual(r.returncode, 0)
 
     def test_sharded_directory_and_stdout(self):
         shard_dir = self.path("sharded")
@@ -167,6 +183,10 @@ class CliTest(unittest.TestCase):
         self.assertEqual(run("hash", self.file, "--chunk-bytes", 1000, "-o", out).returncode, 2)
         self.assertFalse(os.path.exists(out))
         self.assertEqual(run("hash", self.file, "--mode", "fast").returncode, 2)
+        r = run("hash", self.file, "--nan-rule", "torch-cpu", "-o", out)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--nan-rule torch-cpu applies to --as BF16 only", r.stderr)
+        self.assertFalse(os.path.exists(out))
         self.assertEqual(run().returncode, 2)
         self.assertEqual(run("compare", self.file, self.file).returncode, 2)
         self.assertEqual(run("hash", self.path("missing.safetensors")).returncode, 2)

@@ -3,6 +3,7 @@
 
 #include <tensorhash/host.hpp>
 
+#include <cstring>
 #include <map>
 #include <random>
 #include <thread>
@@ -151,4 +152,34 @@ TEST_CASE("Bad arguments give errors and write nothing", "[host][error]") {
   const tensor_view huge(&byte, dtype::F8_E4M3, {static_cast<std::int64_t>(max_message_bytes)},
                          {0});
   CHECK(code_of([&] { host_hash<exact, to_f32>(huge); }) == errc::size_overflow);
+}
+
+TEST_CASE("Transposed views, gathered a block of rows at a time, hash like their copies",
+          "[host][transpose]") {
+  // 700 x 3000 F32 in memory, hashed as its 3000 x 700 transpose: canonical rows of 700
+  // elements, 1 MiB blocks of them, the last block partial.
+  const std::int64_t rows = 700, cols = 3000;
+  const auto bytes = random_bytes(static_cast<std::size_t>(rows * cols * 4), 17);
+  const tensor_view t(bytes.data(), dtype::F32, {cols, rows}, {1, cols});
+  std::vector<std::uint8_t> copy(bytes.size());
+  for (std::int64_t i = 0; i < cols; ++i)
+    for (std::int64_t j = 0; j < rows; ++j)
+      std::memcpy(&copy[static_cast<std::size_t>((i * rows + j) * 4)],
+                  &bytes[static_cast<std::size_t>((j * cols + i) * 4)], 4);
+  const tensor_view c(copy.data(), dtype::F32, {cols, rows});
+  CHECK(host_hash<exact>(t) == host_hash<exact>(c));
+  CHECK(host_hash<exact, to_bf16>(t) == host_hash<exact, to_bf16>(c));
+  CHECK(host_hash<tree>(t, tree(4096)) == host_hash<tree>(c, tree(4096)));
+  host_engine<tree, to_bf16> two(tree(1024), 2);
+  CHECK(two.hash(t) == two.hash(c));
+  // Negative strides and a one-byte dtype through the same path.
+  const tensor_view u8(bytes.data() + (rows - 1) * cols * 4, dtype::U8, {cols * 4, rows},
+                       {1, -cols * 4});
+  std::vector<std::uint8_t> copy8(bytes.size());
+  for (std::int64_t i = 0; i < cols * 4; ++i)
+    for (std::int64_t j = 0; j < rows; ++j)
+      copy8[static_cast<std::size_t>(i * rows + j)] =
+          bytes[static_cast<std::size_t>((rows - 1 - j) * cols * 4 + i)];
+  CHECK(host_hash<exact>(u8) ==
+        host_hash<exact>(tensor_view(copy8.data(), dtype::U8, {cols * 4, rows})));
 }

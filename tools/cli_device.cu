@@ -64,7 +64,12 @@ std::vector<th::digest256> run_mode(const std::vector<th::tensor_view>& views,
 }  // namespace
 
 std::vector<th::digest256> hash_on_device(const std::vector<th::tensor_view>& views,
-                                          std::uint64_t chunk_bytes, const std::string& canonical) {
+                                          std::uint64_t chunk_bytes, const std::string& canonical,
+                                          const std::string& nan_rule) {
+  if (canonical == "BF16" && nan_rule == th::nan_torch_cpu::name)
+    return run_mode<th::to_bf16_torch_cpu>(views, chunk_bytes);
+  if (canonical == "BF16" && nan_rule == th::nan_torch_cuda::name)
+    return run_mode<th::to_bf16_torch_cuda>(views, chunk_bytes);
   if (canonical == "BF16")
     return run_mode<th::to_bf16>(views, chunk_bytes);
   if (canonical == "F32")

@@ -92,6 +92,7 @@ struct hash_options {
   std::string mode = "tree";
   std::uint64_t chunk_bytes = th::tree::default_chunk_bytes;
   std::string canonical;  // "", "BF16" or "F32"
+  std::string nan_rule = th::nan_canonical::name;
   std::string device = "auto";
   bool leaves = false;
   unsigned threads = 0;
@@ -156,6 +157,11 @@ th::digest_settings settings_of(const hash_options& o) {
   s.chunk_bytes = o.mode == "exact" ? 0 : th::tree(o.chunk_bytes).chunk_bytes();
   if (!o.canonical.empty())
     s.canonical_dtype = th::dtype_from_string(o.canonical);
+  if (o.nan_rule != th::nan_canonical::name && o.canonical != "BF16") {
+    throw th::error(th::errc::invalid_argument,
+                    "--nan-rule " + o.nan_rule + " applies to --as BF16 only");
+  }
+  s.nan_rule = o.nan_rule;
   return s;
 }
 
@@ -183,13 +189,17 @@ th::manifest hash_checkpoint(const checkpoint& c, const hash_options& o,
       throw th::error(th::errc::invalid_argument,
                       "--leaves is computed on the CPU; use --device cpu");
     }
-    return th::make_manifest(
-        settings_of(o), c.names, c.views,
-        cli::hash_on_device(c.views, o.mode == "exact" ? 0 : o.chunk_bytes, o.canonical));
+    return th::make_manifest(settings_of(o), c.names, c.views,
+                             cli::hash_on_device(c.views, o.mode == "exact" ? 0 : o.chunk_bytes,
+                                                 o.canonical, o.nan_rule));
   }
 #else
   (void)device;
 #endif
+  if (o.canonical == "BF16" && o.nan_rule == th::nan_torch_cpu::name)
+    return hash_on_cpu<th::to_bf16_torch_cpu>(c, o);
+  if (o.canonical == "BF16" && o.nan_rule == th::nan_torch_cuda::name)
+    return hash_on_cpu<th::to_bf16_torch_cuda>(c, o);
   if (o.canonical == "BF16")
     return hash_on_cpu<th::to_bf16>(c, o);
   if (o.canonical == "F32")
@@ -198,7 +208,7 @@ th::manifest hash_checkpoint(const checkpoint& c, const hash_options& o,
 }
 
 int run_hash(const std::vector<std::string>& paths, const hash_options& o, const std::string& out) {
-  settings_of(o);  // validates the chunk size before any file is read
+  settings_of(o);  // validates the chunk size and NaN rule before any file is read
   const auto start = std::chrono::steady_clock::now();
   const checkpoint c = open_checkpoint(paths);
   const std::string device = resolve_device(o);
@@ -280,6 +290,12 @@ void add_digest_options(CLI::App* cmd, hash_options& o) {
       ->capture_default_str();
   cmd->add_option("--as", o.canonical, "canonical dtype for floating-point tensors")
       ->check(CLI::IsMember({"BF16", "F32"}));
+  cmd->add_option("--nan-rule", o.nan_rule,
+                  "BF16 of a NaN with --as BF16: canonical (0x7FC0), torch-cpu (PyTorch's "
+                  "vectorised CPU kernels), torch-cuda (0x7FFF)")
+      ->check(CLI::IsMember(
+          {th::nan_canonical::name, th::nan_torch_cpu::name, th::nan_torch_cuda::name}))
+      ->capture_default_str();
 }
 
 }  // namespace

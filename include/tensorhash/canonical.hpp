@@ -8,9 +8,11 @@
  * - `P::convert(dtype stored, const uint8_t* in, uint8_t* out)`: one element, little-endian;
  *   it must copy the element unchanged whenever `P::target(stored) == stored`, so that such
  *   tensors are read in place.
+ * - optionally `P::nan_rule`: the NaN rule of its conversions to BF16 (`nan_canonical` if absent).
  * Policies are applied on the fly while hashing; no converted copy of a tensor is made.
- * Floating-point conversions follow PyTorch's `.to(dtype)` on the CPU bit for bit
- * (docs/format.md §4); integer and bool tensors are always hashed as stored.
+ * Floating-point conversions follow PyTorch's `.to(dtype)` bit for bit for every non-NaN value;
+ * NaNs follow the policy's NaN rule (docs/format.md §3); integer and bool tensors are always
+ * hashed as stored.
  */
 #pragma once
 
@@ -73,9 +75,42 @@ struct as_stored {
   }
 };
 
-/// Hash floating-point tensors as `.to(torch.bfloat16)` would store them (BF16 stays as is).
-struct to_bf16 {
+/**
+ * @name NaN rules for conversions to BF16
+ * Which BF16 a NaN becomes differs between implementations, and PyTorch differs from itself
+ * (measured with torch 2.15, docs/format.md §3.2): its scalar CPU path gives 0x7FC0, its
+ * vectorised CPU kernels 0xFFFF for F32 and F64 sources, CUDA's `__float2bfloat16` 0x7FFF.
+ * A rule is a type with `name` (recorded in manifests as `nan_rule`) and
+ * `bf16_nan(dtype source)`, the BF16 bits of every NaN of that source dtype. Non-NaN values
+ * convert identically under every rule.
+ * @{
+ */
+/// The format's rule (the default): every NaN → 0x7FC0 (PyTorch's scalar CPU path).
+struct nan_canonical {
+  static constexpr const char* name = "canonical";
+  TENSORHASH_HD static constexpr std::uint16_t bf16_nan(dtype) noexcept { return 0x7FC0; }
+};
+/// PyTorch's vectorised CPU kernels (AVX2, AVX-512; contiguous tensors): F32 and F64 NaNs →
+/// 0xFFFF, F16 and FP8 NaNs → 0x7FC0.
+struct nan_torch_cpu {
+  static constexpr const char* name = "torch-cpu";
+  TENSORHASH_HD static constexpr std::uint16_t bf16_nan(dtype source) noexcept {
+    return source == dtype::F32 || source == dtype::F64 ? 0xFFFF : 0x7FC0;
+  }
+};
+/// PyTorch on CUDA (`__float2bfloat16`, sm_80+): every NaN → 0x7FFF.
+struct nan_torch_cuda {
+  static constexpr const char* name = "torch-cuda";
+  TENSORHASH_HD static constexpr std::uint16_t bf16_nan(dtype) noexcept { return 0x7FFF; }
+};
+/// @}
+
+/// Hash floating-point tensors as `.to(torch.bfloat16)` would store them (BF16 stays as is),
+/// NaNs as `NanRule` says.
+template <class NanRule = nan_canonical>
+struct basic_to_bf16 {
   static constexpr const char* name = "BF16";
+  using nan_rule = NanRule;
   TENSORHASH_HD static constexpr dtype target(dtype stored) noexcept {
     return is_floating(stored) ? dtype::BF16 : stored;
   }
@@ -86,10 +121,20 @@ struct to_bf16 {
     if (!is_floating(stored) || stored == dtype::BF16) {
       detail::store_le(out, bits, n);
     } else {
-      detail::store_le(out, detail::f32_to_bf16(detail::float_bits_as_f32(stored, bits)), 2);
+      detail::store_le(
+          out,
+          detail::f32_to_bf16(detail::float_bits_as_f32(stored, bits), NanRule::bf16_nan(stored)),
+          2);
     }
   }
 };
+
+/// BF16 canonicalisation with the format's NaN rule.
+using to_bf16 = basic_to_bf16<>;
+/// BF16 canonicalisation bit for bit as PyTorch's vectorised CPU `.to(torch.bfloat16)`.
+using to_bf16_torch_cpu = basic_to_bf16<nan_torch_cpu>;
+/// BF16 canonicalisation bit for bit as PyTorch's CUDA `.to(torch.bfloat16)`.
+using to_bf16_torch_cuda = basic_to_bf16<nan_torch_cuda>;
 
 /// Hash floating-point tensors as `.to(torch.float32)` would store them (exact but for F64).
 struct to_f32 {
@@ -121,5 +166,20 @@ struct is_canonicalization<P, std::void_t<decltype(P::name), decltype(P::target(
 /// True when `P` has the members of a canonicalisation policy (see the file comment).
 template <class P>
 inline constexpr bool is_canonicalization_v = detail::is_canonicalization<P>::value;
+
+namespace detail {
+template <class P, class = void>
+struct nan_rule_of {
+  using type = nan_canonical;
+};
+template <class P>
+struct nan_rule_of<P, std::void_t<typename P::nan_rule>> {
+  using type = typename P::nan_rule;
+};
+}  // namespace detail
+
+/// The NaN rule of policy `P` (its `P::nan_rule`; `nan_canonical` when it names none).
+template <class P>
+using nan_rule_t = typename detail::nan_rule_of<P>::type;
 
 TENSORHASH_NAMESPACE_END

@@ -34,6 +34,9 @@ struct digest_settings {
   std::string algorithm = tree::algorithm;                ///< "sha256" (exact) or "sha256-tree"
   std::uint64_t chunk_bytes = tree::default_chunk_bytes;  ///< tree chunk size; 0 for exact
   std::optional<dtype> canonical_dtype;  ///< BF16 or F32 canonicalisation; empty: as stored
+  /// NaN rule of conversions to BF16 (canonical.hpp): "canonical", "torch-cpu" or "torch-cuda";
+  /// always "canonical" unless canonical_dtype is BF16
+  std::string nan_rule = nan_canonical::name;
 
   /// @return the settings of a mode and canonicalisation policy
   template <class Mode, class Canon = as_stored>
@@ -47,6 +50,9 @@ struct digest_settings {
     }
     if constexpr (Canon::name != nullptr) {
       s.canonical_dtype = dtype_from_string(Canon::name);
+      if (*s.canonical_dtype == dtype::BF16) {
+        s.nan_rule = nan_rule_t<Canon>::name;
+      }
     }
     return s;
   }
@@ -64,12 +70,15 @@ struct digest_settings {
       out += ", " + std::to_string(chunk_bytes) + "-byte chunks";
     }
     out += canonical_dtype ? std::string(", as ") + to_string(*canonical_dtype) : ", as stored";
+    if (nan_rule != nan_canonical::name) {
+      out += ", NaN rule " + nan_rule;
+    }
     return out;
   }
 
   friend bool operator==(const digest_settings& a, const digest_settings& b) {
     return a.algorithm == b.algorithm && a.chunk_bytes == b.chunk_bytes &&
-           a.canonical_dtype == b.canonical_dtype;
+           a.canonical_dtype == b.canonical_dtype && a.nan_rule == b.nan_rule;
   }
   friend bool operator!=(const digest_settings& a, const digest_settings& b) { return !(a == b); }
 };

@@ -9,9 +9,10 @@
  *  "tensors": {"w": {"dtype": "BF16", "shape": [4096, 4096], "digest": "<64 hex>"}},
  *  "aggregate": "<64 hex>"}
  * ```
- * `chunk_bytes` is present for tree manifests only; a tensor may carry `"leaves": [hex, ...]`.
- * Reading is strict: unknown algorithms, bad digests or shapes, and an aggregate that does not
- * match the tensors are errors.
+ * `chunk_bytes` is present for tree manifests only; `"nan_rule": "torch-cpu"` (or
+ * `"torch-cuda"`) follows `"canonical_dtype": "BF16"` when that rule was used; a tensor may carry
+ * `"leaves": [hex, ...]`. Reading is strict: unknown algorithms, bad digests or shapes, and an
+ * aggregate that does not match the tensors are errors.
  */
 #pragma once
 
@@ -41,6 +42,9 @@ inline nlohmann::ordered_json to_json(const manifest& m) {
   j["canonical_dtype"] = m.settings().canonical_dtype
                              ? nlohmann::ordered_json(to_string(*m.settings().canonical_dtype))
                              : nlohmann::ordered_json(nullptr);
+  if (m.settings().nan_rule != nan_canonical::name) {
+    j["nan_rule"] = m.settings().nan_rule;
+  }
   nlohmann::ordered_json tensors = nlohmann::ordered_json::object();
   for (const auto& [name, e] : m.tensors()) {
     nlohmann::ordered_json t;
@@ -121,6 +125,19 @@ inline manifest manifest_from_json(const std::string& text, const std::string& l
       throw error(errc::parse_error, label + ": canonical_dtype must be null, \"BF16\" or \"F32\"");
     }
     s.canonical_dtype = dtype_from_string(canon->get<std::string>());
+  }
+  const auto nan_rule = j.find("nan_rule");
+  if (nan_rule != j.end()) {
+    if (*nan_rule != nan_canonical::name && *nan_rule != nan_torch_cpu::name &&
+        *nan_rule != nan_torch_cuda::name) {
+      throw error(errc::parse_error,
+                  label + ": nan_rule must be \"canonical\", \"torch-cpu\" or \"torch-cuda\"");
+    }
+    s.nan_rule = nan_rule->get<std::string>();
+    if (s.nan_rule != nan_canonical::name && s.canonical_dtype != dtype::BF16) {
+      throw error(errc::parse_error, label + ": nan_rule " + nan_rule->dump() +
+                                         " applies to canonical_dtype \"BF16\" only");
+    }
   }
   manifest m(s);
   const auto& tensors = detail::require(j, "tensors", label);

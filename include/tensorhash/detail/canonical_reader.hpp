@@ -7,11 +7,14 @@
 #include <tensorhash/canonical.hpp>
 #include <tensorhash/composite.hpp>
 #include <tensorhash/config.hpp>
+#include <tensorhash/detail/convert_x86.hpp>
 #include <tensorhash/detail/strided.hpp>
 #include <tensorhash/view.hpp>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 TENSORHASH_NAMESPACE_BEGIN
@@ -21,8 +24,16 @@ namespace detail {
 /// on first use so that dense as-stored views never pay for them.
 struct staging {
   static constexpr std::uint64_t piece_elems = 8192;
+  /// Bytes of canonical rows a transposed view is gathered into at once (fits L2).
+  static constexpr std::uint64_t block_bytes = std::uint64_t{1} << 20;
   std::vector<std::uint8_t> raw;
   std::vector<std::uint8_t> out;
+  /// Canonical bytes of elements [block_first, block_first + block_count) of `block_owner`.
+  std::vector<std::uint8_t> block;
+  std::vector<std::uint8_t> block_raw;
+  const void* block_owner = nullptr;
+  std::uint64_t block_first = 0;
+  std::uint64_t block_count = 0;
 
   void reserve() {
     if (raw.empty()) {
@@ -32,14 +43,51 @@ struct staging {
   }
 };
 
+/// True for the library's own float policies, whose conversions have vector paths.
+template <class Canon>
+struct has_simd_convert : std::false_type {};
+template <>
+struct has_simd_convert<to_f32> : std::true_type {};
+template <class NanRule>
+struct has_simd_convert<basic_to_bf16<NanRule>> : std::true_type {};
+
+/// `Canon::convert` of each of the 256 one-byte elements stored as `D` (FP8), made once.
+template <class Canon, dtype D>
+const std::uint8_t* byte_table() noexcept {
+  constexpr std::uint32_t out_bytes = size_of(Canon::target(D));
+  static const auto table = [] {
+    std::vector<std::uint8_t> t(256 * out_bytes);
+    for (std::uint32_t b = 0; b < 256; ++b) {
+      const auto in = static_cast<std::uint8_t>(b);
+      Canon::convert(D, &in, t.data() + b * out_bytes);
+    }
+    return t;
+  }();
+  return table.data();
+}
+
 /// Converts `n` elements stored as `D`; `D` is a constant here, so `Canon::convert` folds to
-/// the one conversion it needs.
+/// the one conversion it needs. FP8 goes through a 256-entry table; F32, F16, F64 and BF16
+/// through AVX2/F16C where the CPU has them, the scalar conversion finishing the tail.
 template <class Canon, dtype D>
 void convert_run(const std::uint8_t* in, std::uint8_t* out, std::uint64_t n) noexcept {
   constexpr std::uint32_t in_bytes = size_of(D);
   constexpr std::uint32_t out_bytes = size_of(Canon::target(D));
-  for (std::uint64_t i = 0; i < n; ++i) {
-    Canon::convert(D, in + i * in_bytes, out + i * out_bytes);
+  if constexpr (in_bytes == 1 && Canon::target(D) != D) {
+    const std::uint8_t* table = byte_table<Canon, D>();
+    for (std::uint64_t i = 0; i < n; ++i) {
+      std::memcpy(out + i * out_bytes, table + std::uint32_t{in[i]} * out_bytes, out_bytes);
+    }
+  } else {
+    std::uint64_t i = 0;
+#if TENSORHASH_HAS_X86_CONVERT
+    if constexpr (has_simd_convert<Canon>::value) {
+      i = simd_convert<D, Canon::target(D)>(in, out, n, nan_rule_t<Canon>::bf16_nan(D));
+    }
+#endif
+    for (; i < n; ++i) {
+      Canon::convert(D, in + i * in_bytes, out + i * out_bytes);
+    }
   }
 }
 
@@ -89,7 +137,11 @@ class canonical_reader {
         layout_(collapse(v)),
         in_bytes_(size_of(v.dtype())),
         out_bytes_(size_of(Canon::target(v.dtype()))),
-        converts_(Canon::target(v.dtype()) != v.dtype()) {}
+        converts_(Canon::target(v.dtype()) != v.dtype()),
+        // A transpose: rows contiguous in memory are columns of the canonical order, and a
+        // canonical row touches a new cache line per element. Read in blocks of whole rows.
+        transposed_(layout_.rank == 2 && layout_.stride[0] == in_bytes_ &&
+                    (layout_.stride[1] >= 64 || layout_.stride[1] <= -64)) {}
 
   /// Bytes per canonical element.
   std::uint32_t element_bytes() const noexcept { return out_bytes_; }
@@ -103,6 +155,10 @@ class canonical_reader {
     const auto* base = static_cast<const std::uint8_t*>(view_.data());
     if (!converts_ && layout_.dense(in_bytes_)) {
       sink(base + first * in_bytes_, count * in_bytes_);
+      return;
+    }
+    if (transposed_) {
+      read_blocked(first, count, buf, sink);
       return;
     }
     buf.reserve();
@@ -121,11 +177,101 @@ class canonical_reader {
   }
 
  private:
+  /// `read` for a transposed layout through `buf.block`: canonical rows gathered a block at a
+  /// time, each memory row's cache lines read once per block, then converted once.
+  template <class Sink>
+  void read_blocked(std::uint64_t first, std::uint64_t count, staging& buf, Sink&& sink) const {
+    const auto cols = static_cast<std::uint64_t>(layout_.shape[1]);
+    const std::uint64_t pitch = row_pitch();
+    while (count > 0) {
+      if (buf.block_owner != this || first < buf.block_first ||
+          first >= buf.block_first + buf.block_count) {
+        fill_block(first / cols, buf);
+      }
+      // Padded rows are handed out one at a time; unpadded ones as one run.
+      const std::uint64_t run_end = pitch == cols * out_bytes_ ? buf.block_first + buf.block_count
+                                                               : (first / cols + 1) * cols;
+      const std::uint64_t take = std::min(count, run_end - first);
+      const std::uint64_t at = first - buf.block_first;
+      sink(buf.block.data() + at / cols * pitch + at % cols * out_bytes_, take * out_bytes_);
+      first += take;
+      count -= take;
+    }
+  }
+
+  /// Bytes from one canonical row of a block to the next: rows of 4 KiB or more get a cache
+  /// line of padding, or the rows a column is written across would share one L1/L2 set.
+  std::uint64_t row_pitch() const noexcept {
+    const std::uint64_t row_bytes = static_cast<std::uint64_t>(layout_.shape[1]) * out_bytes_;
+    return row_bytes >= 4096 ? row_bytes + 64 : row_bytes;
+  }
+
+  /// Gathers (and converts) the block of canonical rows that holds row `row` into `buf.block`:
+  /// as many rows as make each memory row's read a whole cache line (64 bytes), or as fill
+  /// `staging::block_bytes` when rows are short.
+  void fill_block(std::uint64_t row, staging& buf) const {
+    const auto rows = static_cast<std::uint64_t>(layout_.shape[0]);
+    const auto cols = static_cast<std::uint64_t>(layout_.shape[1]);
+    const std::uint64_t pitch = row_pitch();
+    const std::uint64_t per_block =
+        std::max<std::uint64_t>(64 / in_bytes_, staging::block_bytes / pitch);
+    const std::uint64_t first_row = row / per_block * per_block;
+    const std::uint64_t n = std::min(per_block, rows - first_row);
+    const std::uint64_t in_pitch = converts_ ? cols * in_bytes_ : pitch;
+    auto& raw = converts_ ? buf.block_raw : buf.block;
+    if (raw.size() < n * in_pitch) {
+      raw.resize(n * in_pitch);
+    }
+    const auto* src = static_cast<const std::uint8_t*>(view_.data()) + first_row * in_bytes_;
+    switch (in_bytes_) {
+      case 1:
+        transpose_block<1>(src, n, cols, in_pitch, raw.data());
+        break;
+      case 2:
+        transpose_block<2>(src, n, cols, in_pitch, raw.data());
+        break;
+      case 4:
+        transpose_block<4>(src, n, cols, in_pitch, raw.data());
+        break;
+      default:
+        transpose_block<8>(src, n, cols, in_pitch, raw.data());
+        break;
+    }
+    if (converts_) {
+      if (buf.block.size() < n * pitch) {
+        buf.block.resize(n * pitch);
+      }
+      for (std::uint64_t r = 0; r < n; ++r) {
+        convert_run<Canon>(view_.dtype(), raw.data() + r * in_pitch, buf.block.data() + r * pitch,
+                           cols);
+      }
+    }
+    buf.block_owner = this;
+    buf.block_first = first_row * cols;
+    buf.block_count = n * cols;
+  }
+
+  /// Row r of `out` (rows `pitch` bytes apart) = canonical row first_row + r, for r < n: the
+  /// `n` contiguous elements of each memory row `c` (at src + c * stride[1]) become column `c`.
+  template <std::uint32_t E>
+  void transpose_block(const std::uint8_t* src, std::uint64_t n, std::uint64_t cols,
+                       std::uint64_t pitch, std::uint8_t* out) const noexcept {
+    const std::int64_t stride = layout_.stride[1];
+    for (std::uint64_t c = 0; c < cols; ++c, src += stride) {
+      __builtin_prefetch(src + 16 * stride);  // the hardware prefetchers miss such strides
+      std::uint8_t* dst = out + c * E;
+      for (std::uint64_t r = 0; r < n; ++r, dst += pitch) {
+        std::memcpy(dst, src + r * E, E);
+      }
+    }
+  }
+
   tensor_view view_;
   byte_layout layout_;
   std::uint32_t in_bytes_;
   std::uint32_t out_bytes_;
   bool converts_;
+  bool transposed_;
 };
 
 /// Canonical bytes of a composite: its pieces' readers one after the other.

@@ -15,10 +15,12 @@
 TENSORHASH_NAMESPACE_BEGIN
 namespace detail {
 
-/// F32 bits → BF16 bits: round to nearest even; every NaN → 0x7FC0 (c10::round_to_nearest_even).
-TENSORHASH_HD constexpr std::uint16_t f32_to_bf16(std::uint32_t u) noexcept {
+/// F32 bits → BF16 bits: round to nearest even (c10::round_to_nearest_even); every NaN →
+/// `nan` (0x7FC0 in the format's canonical rule; canonical.hpp's NaN rules give the others).
+TENSORHASH_HD constexpr std::uint16_t f32_to_bf16(std::uint32_t u,
+                                                  std::uint16_t nan = 0x7FC0) noexcept {
   if ((u & 0x7FFFFFFFu) > 0x7F800000u) {
-    return 0x7FC0;
+    return nan;
   }
   const std::uint32_t bias = 0x7FFFu + ((u >> 16) & 1u);
   return static_cast<std::uint16_t>((u + bias) >> 16);
