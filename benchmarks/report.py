@@ -45,13 +45,28 @@ def main():
                    if name.startswith("BM_tree_chunk_sweep/"))
     for chunk, rate in sweep:
         print("| %d KiB | %.3f | %.1f %% |" % (chunk >> 10, rate, 100 * rate / exact256))
-    print("\nStrided and converting paths on 256 MiB, one thread:\n")
-    for key, label in (("BM_exact_transposed/268435456", "exact, transposed BF16 view"),
-                       ("BM_exact_f32_to_bf16/268435456", "exact, F32 stored, hashed as BF16 "
-                                                          "(input bytes)")):
-        if key in rates:
-            print("- %s: %.3f GB/s" % (label, rates[key]))
-
+    print("\nThe goals of the CPU backend (256 MiB; ratios within this run):\n")
+    ossl = rates.get("BM_openssl_sha256/%d" % (256 << 20))
+    rows = [
+        ("tree, 1 thread / OpenSSL", "BM_tree/268435456/1/16384", ossl, ">= 1.8x"),
+        ("tree, 2 threads / OpenSSL (one core)", "BM_tree/268435456/2/16384", ossl, ">= 3.4x"),
+        ("exact batch of 1 MiB tensors, 1 thread / OpenSSL over the same tensors",
+         "BM_exact_batch/268435456/1", rates.get("BM_openssl_batch/268435456"), ">= 1.6x"),
+        ("exact batch, 2 threads / OpenSSL over the same tensors",
+         "BM_exact_batch/268435456/2", rates.get("BM_openssl_batch/268435456"), ""),
+        ("exact, one tensor / OpenSSL", "BM_exact/268435456", ossl, "1x (one chain)"),
+        ("F32 stored hashed as BF16 / the same F32 as stored", "BM_exact_f32_to_bf16/268435456",
+         rates.get("BM_exact_f32_as_stored/268435456"), ">= 1x"),
+        ("F16 stored hashed as F32 / BF16 as stored (same input bytes)",
+         "BM_exact_f16_to_f32/268435456", exact256, ""),
+        ("transposed BF16 view / contiguous", "BM_exact_transposed/268435456", exact256,
+         ">= 0.5x"),
+    ]
+    print("| measure | GB/s | ratio | goal |")
+    print("|---|---|---|---|")
+    for label, key, base, goal in rows:
+        if key in rates and base:
+            print("| %s | %.3f | %.2fx | %s |" % (label, rates[key], rates[key] / base, goal))
 
 if __name__ == "__main__":
     main()
