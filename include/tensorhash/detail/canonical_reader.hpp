@@ -54,7 +54,7 @@ struct has_simd_convert<basic_to_bf16<NanRule>> : std::true_type {};
 /// `Canon::convert` of each of the 256 one-byte elements stored as `D` (FP8), made once.
 template <class Canon, dtype D>
 const std::uint8_t* byte_table() noexcept {
-  constexpr std::uint32_t out_bytes = size_of(Canon::target(D));
+  static constexpr std::uint32_t out_bytes = size_of(Canon::target(D));
   static const auto table = [] {
     std::vector<std::uint8_t> t(256 * out_bytes);
     for (std::uint32_t b = 0; b < 256; ++b) {
