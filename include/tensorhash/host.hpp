@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -183,9 +184,7 @@ class host_engine {
   /// similar length and the lanes stay busy; each is one message.
   void hash_exact(const std::vector<reader_type>& readers, digest_type* out) {
     std::vector<std::uint64_t> order(readers.size());
-    for (std::size_t i = 0; i < order.size(); ++i) {
-      order[i] = i;
-    }
+    std::iota(order.begin(), order.end(), std::uint64_t{0});
     std::stable_sort(order.begin(), order.end(), [&](std::uint64_t a, std::uint64_t b) {
       return readers[a].size() > readers[b].size();
     });

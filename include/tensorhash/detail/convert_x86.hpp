@@ -12,13 +12,13 @@
 #pragma once
 
 #include <tensorhash/config.hpp>
+#include <tensorhash/detail/cpu_features.hpp>
 #include <tensorhash/dtype.hpp>
 
 #include <cstdint>
 
 #if !TENSORHASH_DEVICE_PASS && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define TENSORHASH_HAS_X86_CONVERT 1
-#include <cpuid.h>
 #include <immintrin.h>
 #else
 #define TENSORHASH_HAS_X86_CONVERT 0
@@ -29,28 +29,9 @@ namespace detail {
 
 #if TENSORHASH_HAS_X86_CONVERT
 
-/// @return true when this CPU and OS run AVX2 and F16C (cpuid leaves 1 and 7, XCR0 YMM state)
+/// @return true when this CPU and OS run AVX2 and F16C
 inline bool cpu_has_avx2_f16c() noexcept {
-  static const bool has = [] {
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
-      return false;
-    }
-    const bool osxsave = (ecx >> 27) & 1u, avx = (ecx >> 28) & 1u, f16c = (ecx >> 29) & 1u;
-    if (!osxsave || !avx || !f16c) {
-      return false;
-    }
-    unsigned xcr0_lo = 0, xcr0_hi = 0;
-    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    if ((xcr0_lo & 6u) != 6u) {  // XMM and YMM state saved by the OS
-      return false;
-    }
-    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
-      return false;
-    }
-    return ((ebx >> 5) & 1u) != 0;  // AVX2
-  }();
-  return has;
+  return host_cpu().avx2_f16c;
 }
 
 /// Sets the default MXCSR for its lifetime.

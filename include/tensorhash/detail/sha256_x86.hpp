@@ -9,11 +9,11 @@
 #pragma once
 
 #include <tensorhash/config.hpp>
+#include <tensorhash/detail/cpu_features.hpp>
 #include <tensorhash/detail/sha256_core.hpp>
 
 #if !TENSORHASH_DEVICE_PASS && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define TENSORHASH_HAS_SHA_NI 1
-#include <cpuid.h>
 #include <immintrin.h>
 #else
 #define TENSORHASH_HAS_SHA_NI 0
@@ -30,20 +30,7 @@ namespace detail {
 
 /// @return true when this CPU executes SHA-NI (cpuid leaf 7 EBX bit 29) with SSSE3 and SSE4.1
 inline bool cpu_has_sha_ni() noexcept {
-  static const bool has = [] {
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
-      return false;
-    }
-    const bool ssse3 = (ecx >> 9) & 1u;
-    const bool sse41 = (ecx >> 19) & 1u;
-    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
-      return false;
-    }
-    const bool sha = (ebx >> 29) & 1u;
-    return ssse3 && sse41 && sha;
-  }();
-  return has;
+  return host_cpu().sha_ni;
 }
 
 /// Four rounds of quad `G`: schedule W[G] (for G >= 4), then two SHA256RNDS2.
