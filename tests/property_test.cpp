@@ -177,10 +177,10 @@ TEST_CASE("Random views hash like their materialised copies (OpenSSL, RFC 6962 b
 }
 
 namespace {
-template <class Mode, unsigned Streams>
+template <class Mode, unsigned Streams, class Hasher = sha256>
 std::vector<std::string> batch_hex(const std::vector<tensor_view>& views, Mode mode,
                                    unsigned threads) {
-  host_engine<Mode, to_bf16, sha256, host_tuning<Streams>> engine(mode, threads);
+  host_engine<Mode, to_bf16, Hasher, host_tuning<Streams>> engine(mode, threads);
   std::vector<std::string> out;
   for (const auto& d : engine.hash(views))
     out.push_back(d.to_hex());
@@ -188,8 +188,12 @@ std::vector<std::string> batch_hex(const std::vector<tensor_view>& views, Mode m
 }
 }  // namespace
 
-TEST_CASE("Batches hashed 1 to 4 interleaved streams at a time give each view's own digest",
+TEST_CASE("Batches hashed 1 to 16 streams at a time give each view's own digest",
           "[property][streams]") {
+  using avx512 = basic_sha256<sha256_impl::avx512>;
+  const bool has_avx512 = avx512::available();
+  if (!has_avx512)
+    WARN("this CPU has no AVX-512: the 16-lane multi-buffer path is not exercised");
   const std::uint64_t seed = run_seed();
   std::mt19937_64 rng(seed);
   INFO("TENSORHASH_PROPERTY_SEED=" << seed);
@@ -230,6 +234,14 @@ TEST_CASE("Batches hashed 1 to 4 interleaved streams at a time give each view's 
       CHECK(batch_hex<tree, 2>(views, tree(chunk), threads) == want_tree);
       CHECK(batch_hex<tree, 3>(views, tree(chunk), threads) == want_tree);
       CHECK(batch_hex<tree, 4>(views, tree(chunk), threads) == want_tree);
+      CHECK(batch_hex<exact, 0>(views, exact{}, threads) == want_exact);  // automatic
+      CHECK(batch_hex<tree, 0>(views, tree(chunk), threads) == want_tree);
+      CHECK(batch_hex<tree, 16>(views, tree(chunk), threads) == want_tree);  // SHA-NI pairs
+      if (has_avx512) {
+        CHECK(batch_hex<exact, 16, avx512>(views, exact{}, threads) == want_exact);
+        CHECK(batch_hex<tree, 16, avx512>(views, tree(chunk), threads) == want_tree);
+        CHECK(batch_hex<tree, 7, avx512>(views, tree(chunk), threads) == want_tree);
+      }
     }
   }
 }

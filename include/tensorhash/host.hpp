@@ -38,15 +38,17 @@ TENSORHASH_NAMESPACE_BEGIN
 
 /**
  * @brief CPU tuning policy.
- * @tparam Streams messages each thread hashes at once with interleaved compressions (the leaves
- *         of tree mode; the tensors of an exact-mode batch; one huge tensor in exact mode stays
- *         one chain). SHA-NI's round instruction has a 4-cycle latency and issues every cycle,
- *         so one chain leaves most of it idle. Measured on Zen 3 (benchmarks/results): 2 streams
- *         1.9x one stream, 3 no better, 4 spill XMM registers. 1 turns interleaving off.
+ * @tparam Streams messages each thread hashes at once (the leaves of tree mode; the tensors of
+ *         an exact-mode batch; one huge tensor in exact mode stays one chain). SHA-NI's round
+ *         instruction has a 4-cycle latency and issues every cycle, so one chain leaves most of
+ *         it idle; AVX-512 holds 16 chains in its lanes. 0 (the default) takes the hasher's
+ *         `preferred_streams()` for this CPU (SHA-256: 2 with SHA-NI, else 16 with AVX-512,
+ *         else 1); 1 to 16 force a count (1 turns interleaving off).
  */
-template <unsigned Streams = 2>
+template <unsigned Streams = 0>
 struct host_tuning {
-  static_assert(Streams >= 1 && Streams <= 4, "tensorhash: host_tuning<Streams>: 1 to 4 streams");
+  static_assert(Streams <= 16,
+                "tensorhash: host_tuning<Streams>: 0 (automatic) or 1 to 16 streams");
   static constexpr unsigned streams = Streams;
 };
 
@@ -178,7 +180,30 @@ class host_engine {
   }
 
   using reader_type = detail::composite_reader<Canon>;
-  using streams_type = detail::multi_stream<Hasher, Tuning::streams, reader_type>;
+
+  /// Messages a thread hashes at once on this CPU.
+  static unsigned streams() noexcept {
+    if constexpr (Tuning::streams != 0) {
+      return Tuning::streams;
+    } else {
+      const unsigned preferred = detail::preferred_streams<Hasher>();
+      return preferred >= 16 ? 16 : preferred >= 2 ? 2 : 1;
+    }
+  }
+
+  /// multi_stream::run with `streams()` lanes.
+  template <class JobAt, class Emit>
+  static void run_streams(std::uint64_t b, std::uint64_t e, JobAt&& job_at, Emit&& emit) {
+    if constexpr (Tuning::streams != 0) {
+      detail::multi_stream<Hasher, Tuning::streams, reader_type>().run(b, e, job_at, emit);
+    } else if (streams() == 16) {
+      detail::multi_stream<Hasher, 16, reader_type>().run(b, e, job_at, emit);
+    } else if (streams() == 2) {
+      detail::multi_stream<Hasher, 2, reader_type>().run(b, e, job_at, emit);
+    } else {
+      detail::multi_stream<Hasher, 1, reader_type>().run(b, e, job_at, emit);
+    }
+  }
 
   /// Tensors longest first, so that the tensors a thread hashes side by side in its lanes are of
   /// similar length and the lanes stay busy; each is one message.
@@ -189,9 +214,8 @@ class host_engine {
       return readers[a].size() > readers[b].size();
     });
     std::vector<digest_type> result(readers.size());
-    pool_.parallel_for(readers.size(), Tuning::streams, [&](std::uint64_t b, std::uint64_t e) {
-      streams_type streams;
-      streams.run(
+    pool_.parallel_for(readers.size(), streams(), [&](std::uint64_t b, std::uint64_t e) {
+      run_streams(
           b, e,
           [&](std::uint64_t i) {
             const auto& r = readers[order[i]];
@@ -225,8 +249,7 @@ class host_engine {
     pool_.parallel_for(table.leaves.size(), grain, [&](std::uint64_t b, std::uint64_t e) {
       std::size_t t = static_cast<std::size_t>(std::upper_bound(first.begin(), first.end(), b) -
                                                first.begin() - 1);
-      streams_type streams;
-      streams.run(
+      run_streams(
           b, e,
           [&](std::uint64_t leaf) {
             while (first[t + 1] <= leaf) {

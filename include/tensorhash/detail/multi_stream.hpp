@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -35,6 +36,21 @@ struct has_compress_multi<H, N,
                               std::declval<const std::uint8_t* const (&)[N]>(), std::uint64_t{}))>>
     : std::true_type {};
 
+template <class H, class = void>
+struct has_preferred_streams : std::false_type {};
+template <class H>
+struct has_preferred_streams<H, std::void_t<decltype(H::preferred_streams())>> : std::true_type {};
+
+/// @return `H::preferred_streams()` where the hasher has it, else 1
+template <class H>
+unsigned preferred_streams() noexcept {
+  if constexpr (has_preferred_streams<H>::value) {
+    return H::preferred_streams();
+  } else {
+    return 1;
+  }
+}
+
 /// One message for a lane: `leaf ? 0x00 : nothing` ‖ canonical bytes [offset, offset + bytes).
 template <class Reader>
 struct stream_job {
@@ -46,11 +62,11 @@ struct stream_job {
 
 /**
  * @brief Hashes jobs `N` at a time with `Hasher::compress_multi` (or `compress` per lane).
- * @tparam N lanes, 1 to 4 (host_tuning::streams)
+ * @tparam N lanes, 1 to 16 (host_tuning::streams)
  */
 template <class Hasher, std::size_t N, class Reader>
 class multi_stream {
-  static_assert(N >= 1 && N <= 4, "tensorhash: host_tuning::streams must be 1 to 4");
+  static_assert(N >= 1 && N <= 16, "tensorhash: host_tuning::streams must be 0 (automatic) to 16");
 
  public:
   /**
@@ -198,26 +214,30 @@ class multi_stream {
     }
   }
 
-  /// Compresses `blocks` blocks in the first `busy <= M` lanes of `order`.
+  /// Compresses `blocks` blocks in the first `busy <= M` lanes of `order`. Up to 4 lanes (SHA-NI
+  /// streams) the busy ones are compressed alone; wider lane sets (multi-buffer registers) are
+  /// compressed whole, the idle lanes' states and blocks standing in unchanged.
   template <std::size_t M>
   void compress_busy(std::size_t busy, const std::size_t (&order)[N],
                      std::uint64_t blocks) noexcept {
-    if constexpr (M > 1) {
+    if constexpr (M <= 4 && M > 1) {
       if (busy < M) {
         compress_busy<M - 1>(busy, order, blocks);
         return;
       }
     }
-    compress<M>(order, blocks);
+    compress<M>(order, busy, blocks);
   }
 
   template <std::size_t M>
-  void compress(const std::size_t (&order)[N], std::uint64_t blocks) noexcept {
+  void compress(const std::size_t (&order)[N], std::size_t busy, std::uint64_t blocks) noexcept {
     typename Hasher::state_type* states[M];
     const std::uint8_t* starts[M];
+    typename Hasher::state_type scratch{};  // what idle lanes compress into, then drop
     for (std::size_t s = 0; s < M; ++s) {
-      states[s] = &lanes_[order[s]].state;
-      starts[s] = lanes_[order[s]].block();
+      const bool idle = s >= busy;  // only when M > 4: they read the first lane's blocks
+      states[s] = idle ? &scratch : &lanes_[order[s]].state;
+      starts[s] = lanes_[order[idle ? 0 : s]].block();
     }
     if constexpr (has_compress_multi<Hasher, M>::value) {
       Hasher::template compress_multi<M>(states, starts, blocks);

@@ -142,6 +142,26 @@ __attribute__((target("sha,ssse3,sse4.1"))) inline void sha256_compress_shani(
   sha256_compress_shani_multi<1>(states, starts, nblocks);
 }
 
+/// `N` lanes with SHA-NI: interleaved all at once up to 4, in interleaved pairs beyond.
+template <std::size_t N>
+void sha256_compress_shani_lanes(sha256_state* const (&st)[N],
+                                 const std::uint8_t* const (&blocks)[N],
+                                 std::uint64_t nblocks) noexcept {
+  if constexpr (N <= 4) {
+    sha256_compress_shani_multi<N>(st, blocks, nblocks);
+  } else {
+    for (std::size_t s = 0; s < N; s += 2) {
+      if (s + 1 < N) {
+        sha256_state* const pair[2] = {st[s], st[s + 1]};
+        const std::uint8_t* const starts[2] = {blocks[s], blocks[s + 1]};
+        sha256_compress_shani_multi<2>(pair, starts, nblocks);
+      } else {
+        sha256_compress_shani(*st[s], blocks[s], nblocks);
+      }
+    }
+  }
+}
+
 #else
 
 inline bool cpu_has_sha_ni() noexcept {
