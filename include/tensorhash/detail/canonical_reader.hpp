@@ -257,8 +257,24 @@ class canonical_reader {
   void transpose_block(const std::uint8_t* src, std::uint64_t n, std::uint64_t cols,
                        std::uint64_t pitch, std::uint8_t* out) const noexcept {
     const std::int64_t stride = layout_.stride[1];
-    for (std::uint64_t c = 0; c < cols; ++c, src += stride) {
-      __builtin_prefetch(src + 16 * stride);  // the hardware prefetchers miss such strides
+    // G memory rows at a time, so that each canonical row gets one 8-byte store per group
+    // instead of G element stores.
+    constexpr std::uint64_t G = 8 / E;
+    std::uint64_t c = 0;
+    for (; c + G <= cols; c += G, src += static_cast<std::int64_t>(G) * stride) {
+      for (std::uint64_t g = 0; g < G; ++g) {  // the hardware prefetchers miss such strides
+        __builtin_prefetch(src + static_cast<std::int64_t>(64 + g) * stride);
+      }
+      std::uint8_t* dst = out + c * E;
+      for (std::uint64_t r = 0; r < n; ++r, dst += pitch) {
+        std::uint8_t group[8];
+        for (std::uint64_t g = 0; g < G; ++g) {
+          std::memcpy(group + g * E, src + static_cast<std::int64_t>(g) * stride + r * E, E);
+        }
+        std::memcpy(dst, group, 8);
+      }
+    }
+    for (; c < cols; ++c, src += stride) {
       std::uint8_t* dst = out + c * E;
       for (std::uint64_t r = 0; r < n; ++r, dst += pitch) {
         std::memcpy(dst, src + r * E, E);
