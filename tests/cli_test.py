@@ -85,7 +85,9 @@ class CliTest(unittest.TestCase):
         self.assertIn("layers.1.f32.weight", differ)  # random F32 bits hold NaNs
         self.assertTrue(all(".f32." in n or ".f64." in n for n in differ), differ)
         r = run("compare", self.path("a.json"), self.path("b.json"))
-        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(r.returncode, 2)  # settings that cannot be compared are bad input
+        self.assertIn("hashed differently", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
 
     def test_sharded_directory_and_stdout(self):
         shard_dir = self.path("sharded")
@@ -176,6 +178,7 @@ class CliTest(unittest.TestCase):
                 self.assertIn(message, r.stderr)
                 self.assertIn(path, r.stderr)
                 self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+                self.assertEqual(r.stderr.count("tensorhash:"), 1, r.stderr)  # one prefix
                 self.assertFalse(os.path.exists(out))
 
     def test_usage_errors_exit_2(self):
@@ -189,6 +192,12 @@ class CliTest(unittest.TestCase):
         self.assertFalse(os.path.exists(out))
         self.assertEqual(run().returncode, 2)
         self.assertEqual(run("compare", self.file, self.file).returncode, 2)
+        tree_m = self.hash_to(self.path("t.json"), self.file)
+        exact_m = self.hash_to(self.path("e.json"), self.file, "--mode", "exact")
+        self.assertNotEqual(tree_m["algorithm"], exact_m["algorithm"])
+        r = run("compare", self.path("t.json"), self.path("e.json"), "--json")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("sha256-tree, 16384-byte chunks, as stored vs sha256, as stored", r.stderr)
         self.assertEqual(run("hash", self.path("missing.safetensors")).returncode, 2)
 
 

@@ -231,6 +231,12 @@ int run_hash(const std::vector<std::string>& paths, const hash_options& o, const
 int run_compare(const std::string& expected_path, const std::string& actual_path, bool json) {
   const th::manifest expected = th::read_manifest(expected_path);
   const th::manifest actual = th::read_manifest(actual_path);
+  if (expected.settings() != actual.settings()) {
+    throw th::error(th::errc::invalid_argument,
+                    "the manifests were hashed differently (" + expected.settings().describe() +
+                        " vs " + actual.settings().describe() +
+                        "): no digest can be compared; hash both the same way");
+  }
   const th::comparison c = th::compare(expected, actual);
   if (json) {
     std::cout << th::to_json(c).dump(1) << "\n";

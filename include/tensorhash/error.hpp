@@ -72,13 +72,17 @@ class error : public std::runtime_error {
   /// @param code the error class  @param message what is wrong, naming the argument
   error(errc code, const std::string& message)
       : std::runtime_error(std::string("tensorhash: ") + to_string(code) + ": " + message),
-        code_(code) {}
+        code_(code),
+        message_(message) {}
 
   /// @return the error class
   errc code() const noexcept { return code_; }
+  /// @return the message alone, without the "tensorhash: <class>: " prefix (for re-wrapping)
+  const std::string& message() const noexcept { return message_; }
 
  private:
   errc code_;
+  std::string message_;
 };
 
 TENSORHASH_NAMESPACE_END

@@ -179,8 +179,8 @@ inline manifest make_manifest(const digest_settings& settings,
  * @brief Hashes named host tensors with `engine` into a manifest.
  * @param with_leaves also record every tree leaf digest (tree mode), for chunk-level diffs
  */
-template <class Mode, class Canon, class Hasher>
-manifest make_manifest(host_engine<Mode, Canon, Hasher>& engine,
+template <class Mode, class Canon, class Hasher, class Tuning>
+manifest make_manifest(host_engine<Mode, Canon, Hasher, Tuning>& engine,
                        const std::vector<std::string>& names, const std::vector<tensor_view>& views,
                        bool with_leaves = false) {
   static_assert(std::is_same_v<Hasher, sha256>,

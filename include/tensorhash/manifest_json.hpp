@@ -82,7 +82,7 @@ inline digest256 parse_digest(const nlohmann::json& v, const std::string& where)
   try {
     return digest256::from_hex(v.get<std::string>());
   } catch (const error& e) {
-    throw error(errc::parse_error, where + ": " + e.what());
+    throw error(errc::parse_error, where + ": " + e.message());
   }
 }
 }  // namespace detail
@@ -114,7 +114,7 @@ inline manifest manifest_from_json(const std::string& text, const std::string& l
     try {
       s.chunk_bytes = tree(chunk.get<std::uint64_t>()).chunk_bytes();
     } catch (const error& e) {
-      throw error(errc::parse_error, label + ": " + e.what());
+      throw error(errc::parse_error, label + ": " + e.message());
     }
   } else {
     throw error(errc::parse_error, label + ": unknown algorithm " + algorithm.dump());

@@ -78,7 +78,7 @@ inline safetensors_tensor parse_tensor_info(const std::string& name, const nlohm
   try {
     t.type = dtype_from_string(type->get<std::string>());
   } catch (const error& e) {
-    throw error(errc::unknown_dtype, where + ": " + e.what());
+    throw error(errc::unknown_dtype, where + ": " + e.message());
   }
   if (!shape->is_array()) {
     throw error(errc::parse_error, where + ": shape is not an array");
@@ -164,7 +164,7 @@ inline safetensors_header parse_safetensors(const std::uint8_t* bytes, std::uint
       const tensor_view shape_only(bytes, t.type, static_cast<int>(t.shape.size()), t.shape.data());
       nbytes = shape_only.nbytes();
     } catch (const error& e) {
-      throw error(e.code(), where + ": " + e.what());
+      throw error(e.code(), where + ": " + e.message());
     }
     if (t.begin != expected_begin) {
       throw error(errc::parse_error,
