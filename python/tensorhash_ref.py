@@ -450,3 +450,68 @@ def shard(layout, tp, rank, full, vocab_size=0, pad_to=64, num_heads=0, num_kv_h
         n = gate[1][0] // tp
         return _cat_rows([_rows(gate, rank * n, n), _rows(up, rank * n, n)])
     raise ValueError("unknown layout %r" % (layout,))
+
+
+# ---------------------------------------------------------------------------------------------
+# SGLang's weight-checker reply predicted from full HF tensors (docs/format.md §4.5)
+
+def _sglang_vocab_rows(full, tp, rank):
+    """Rank `rank`'s rows of a vocab-parallel parameter with SGLang's zero padding rows."""
+    vocab = full[1][0]
+    pad_to = 64 if (-(-vocab // 64) * 64) % tp == 0 else 64 * tp
+    per = -(-vocab // pad_to) * pad_to // tp
+    dtype, shape, raw = shard("vocab_parallel", tp, rank, full, vocab_size=vocab, pad_to=pad_to)
+    row = len(full[2]) // vocab if vocab else 0
+    return dtype, (per,) + tuple(shape[1:]), raw + b"\x00" * ((per - shape[0]) * row)
+
+
+def sglang_rank_parameters(tensors, config, tp, rank):
+    """{SGLang name: (dtype, shape, raw)} that rank `rank` of a tp-`tp` SGLang engine holds of a
+    Llama/Qwen2-family model given as {HF name: (dtype, shape, raw)} and its HF config dict."""
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads") or heads
+    head_dim = config.get("head_dim") or config["hidden_size"] // heads
+    tied = bool(config.get("tie_word_embeddings", False))
+    out = {}
+    for name, full in tensors.items():
+        if "rotary_emb.inv_freq" in name:
+            continue
+        base, _, param = name.rpartition(".")
+        parent, _, module = base.rpartition(".")
+        if module == "q_proj":
+            group = [tensors["%s.%s.%s" % (parent, m, param)] for m in ("q_proj", "k_proj", "v_proj")]
+            out["%s.qkv_proj.%s" % (parent, param)] = shard(
+                "fused_qkv", tp, rank, group, num_heads=heads, num_kv_heads=kv, head_dim=head_dim)
+        elif module == "gate_proj":
+            group = [tensors["%s.%s.%s" % (parent, m, param)] for m in ("gate_proj", "up_proj")]
+            out["%s.gate_up_proj.%s" % (parent, param)] = shard("fused_gate_up", tp, rank, group)
+        elif module in ("k_proj", "v_proj", "up_proj"):
+            continue  # fused above
+        elif module in ("o_proj", "down_proj"):
+            out[name] = shard("row_parallel", tp, rank, full) if param == "weight" else full
+        elif name in ("model.embed_tokens.weight", "lm_head.weight"):
+            if name == "lm_head.weight" and tied:
+                continue
+            out[name] = _sglang_vocab_rows(full, tp, rank)
+        elif name.endswith("norm.weight"):
+            out[name] = full
+        else:
+            raise ValueError("%s is not a parameter of SGLang's Llama/Qwen2 models" % name)
+    return out
+
+
+def sglang_expected(tensors, config, tp, mode="sglang", canon=None, nan_rule="canonical"):
+    """The reply of SGLang's /weights_checker "checksum" action from a tp-`tp` engine (target
+    model only) that loaded these HF tensors: {"success", "message", "ranks", "per_engine_checksum"}.
+    `mode` is "sglang" (engine on GPUs) or "sglang-cpu" (engine on CPUs)."""
+    ranks = []
+    for rank in range(tp):
+        params = sglang_rank_parameters(tensors, config, tp, rank)
+        checksums = {name: digest(raw, dtype, shape, mode=mode, canon=canon, nan_rule=nan_rule)
+                     for name, (dtype, shape, raw) in sorted(params.items())}
+        ranks.append({"checksums": checksums, "per_gpu_checksum": rank_aggregate(checksums),
+                      "parallelism_info": [{"role": "target", "tp_rank": rank, "tp_size": tp,
+                                            "dp_rank": 0, "dp_size": 1, "pp_rank": 0,
+                                            "pp_size": 1, "rank": rank, "size": tp}]})
+    return {"success": True, "message": "Success.", "ranks": ranks,
+            "per_engine_checksum": engine_aggregate([r["per_gpu_checksum"] for r in ranks])}

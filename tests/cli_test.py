@@ -62,7 +62,8 @@ class CliTest(unittest.TestCase):
         for mode, chunk, canon, rule in [
                 ("tree", 16384, None, None), ("exact", None, None, None),
                 ("tree", 1024, "BF16", None), ("exact", None, "F32", None),
-                ("exact", None, "BF16", "torch-cpu"), ("tree", 1024, "BF16", "torch-cuda")]:
+                ("exact", None, "BF16", "torch-cpu"), ("tree", 1024, "BF16", "torch-cuda"),
+                ("sglang", None, None, None), ("sglang-cpu", None, "BF16", None)]:
             args = [self.file, "--mode", mode]
             if chunk:
                 args += ["--chunk-bytes", chunk]

@@ -1,15 +1,21 @@
 // tensorhash: hash safetensors checkpoints into manifests, compare manifests, locate differences.
 //
-//   tensorhash hash PATH... [--mode exact|tree] [--chunk-bytes N] [--as BF16|F32]
-//                           [--device auto|cpu|cuda] [--leaves] [--threads N] [-o FILE]
-//   tensorhash compare EXPECTED.json ACTUAL.json
-//   tensorhash diff A B [--chunk-bytes N] [--as BF16|F32]      (manifests with leaves, or
-//                                                               safetensors files/directories)
+//   tensorhash hash PATH... [--mode exact|tree|sglang|sglang-cpu] [--chunk-bytes N]
+//                           [--as BF16|F32] [--nan-rule R] [--device auto|cpu|cuda] [--leaves]
+//                           [--threads N] [-o FILE]
+//   tensorhash expect PATH... --engine sglang --tp N [--mode sglang|sglang-cpu] [--as BF16|F32]
+//                             [--nan-rule R] [--config config.json] [--threads N] [-o FILE]
+//   tensorhash compare EXPECTED.json ACTUAL.json       (manifests or SGLang replies)
+//   tensorhash diff A B [--chunk-bytes N] [--as BF16|F32]      (manifests with leaves, SGLang
+//                                                               replies, or safetensors
+//                                                               files/directories)
 // Exit codes: 0 success or no difference, 1 differences found, 2 bad input or usage.
 // On error nothing is written.
 #include <tensorhash/manifest.hpp>
 #include <tensorhash/manifest_json.hpp>
 #include <tensorhash/safetensors.hpp>
+#include <tensorhash/sglang_checksum.hpp>
+#include <tensorhash/sglang_checksum_json.hpp>
 #include <tensorhash/tensorhash.hpp>
 
 #include <CLI/CLI.hpp>
@@ -20,10 +26,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #if defined(TENSORHASH_CLI_WITH_CUDA)
@@ -120,11 +128,30 @@ class progress {
   bool show_;
 };
 
+/// The CPU engine of a mode: host_engine (exact, tree) or sglang_engine (SGLang's hashes).
+template <class Mode, class Canon>
+auto cpu_engine(Mode mode, unsigned threads) {
+  if constexpr (th::is_sglang_mode_v<Mode>) {
+    return th::sglang_engine<Mode, Canon>(threads);
+  } else {
+    return th::host_engine<Mode, Canon>(mode, threads);
+  }
+}
+
+th::digest256 as_digest(const th::digest256& d) {
+  return d;
+}
+th::digest256 as_digest(std::uint64_t h) {
+  return th::digest_of_u64(h);
+}
+
 template <class Mode, class Canon>
 th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o, Mode mode) {
-  th::host_engine<Mode, Canon> engine(mode, o.threads);
-  if (o.leaves) {
-    return th::make_manifest(engine, c.names, c.views, true);
+  auto engine = cpu_engine<Mode, Canon>(mode, o.threads);
+  if constexpr (std::is_same_v<Mode, th::tree>) {
+    if (o.leaves) {
+      return th::make_manifest(engine, c.names, c.views, true);
+    }
   }
   progress bar(c.bytes);
   std::vector<th::digest256> digests;
@@ -137,7 +164,8 @@ th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o, Mode mode) 
     const auto part =
         engine.hash(std::vector<th::tensor_view>(c.views.begin() + static_cast<std::ptrdiff_t>(i),
                                                  c.views.begin() + static_cast<std::ptrdiff_t>(j)));
-    digests.insert(digests.end(), part.begin(), part.end());
+    for (const auto& d : part)
+      digests.push_back(as_digest(d));
     bar.advance(batch);
     i = j;
   }
@@ -148,13 +176,23 @@ template <class Canon>
 th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o) {
   if (o.mode == "exact")
     return hash_on_cpu<th::exact, Canon>(c, o, th::exact{});
+  if (o.mode == "sglang")
+    return hash_on_cpu<th::sglang64, Canon>(c, o, th::sglang64{});
+  if (o.mode == "sglang-cpu")
+    return hash_on_cpu<th::sglang_cpu64, Canon>(c, o, th::sglang_cpu64{});
   return hash_on_cpu<th::tree, Canon>(c, o, th::tree(o.chunk_bytes));
 }
 
 th::digest_settings settings_of(const hash_options& o) {
   th::digest_settings s;
-  s.algorithm = o.mode == "exact" ? th::exact::algorithm : th::tree::algorithm;
-  s.chunk_bytes = o.mode == "exact" ? 0 : th::tree(o.chunk_bytes).chunk_bytes();
+  s.algorithm = o.mode == "exact"        ? th::exact::algorithm
+                : o.mode == "sglang"     ? th::sglang64::algorithm
+                : o.mode == "sglang-cpu" ? th::sglang_cpu64::algorithm
+                                         : th::tree::algorithm;
+  s.chunk_bytes = o.mode == "tree" ? th::tree(o.chunk_bytes).chunk_bytes() : 0;
+  if (o.leaves && o.mode != "tree") {
+    throw th::error(th::errc::invalid_argument, "--leaves needs --mode tree");
+  }
   if (!o.canonical.empty())
     s.canonical_dtype = th::dtype_from_string(o.canonical);
   if (o.nan_rule != th::nan_canonical::name && o.canonical != "BF16") {
@@ -176,9 +214,28 @@ std::string resolve_device(const hash_options& o) {
     throw th::error(th::errc::invalid_argument,
                     "--device cuda: no CUDA device (or this tensorhash was built without CUDA)");
   }
+  const bool sglang = o.mode == "sglang" || o.mode == "sglang-cpu";
+  if (o.device == "cuda" && sglang) {
+    throw th::error(th::errc::invalid_argument,
+                    "--mode " + o.mode + " is computed on the CPU; use --device cpu");
+  }
   if (o.device == "auto")
-    return cuda && !o.leaves ? "cuda" : "cpu";
+    return cuda && !o.leaves && !sglang ? "cuda" : "cpu";
   return o.device;
+}
+
+/// Calls `f` with the canonicalisation policy that --as and --nan-rule select.
+template <class F>
+auto with_canonicalization(const hash_options& o, F&& f) {
+  if (o.canonical == "BF16" && o.nan_rule == th::nan_torch_cpu::name)
+    return f(th::to_bf16_torch_cpu{});
+  if (o.canonical == "BF16" && o.nan_rule == th::nan_torch_cuda::name)
+    return f(th::to_bf16_torch_cuda{});
+  if (o.canonical == "BF16")
+    return f(th::to_bf16{});
+  if (o.canonical == "F32")
+    return f(th::to_f32{});
+  return f(th::as_stored{});
 }
 
 th::manifest hash_checkpoint(const checkpoint& c, const hash_options& o,
@@ -196,15 +253,7 @@ th::manifest hash_checkpoint(const checkpoint& c, const hash_options& o,
 #else
   (void)device;
 #endif
-  if (o.canonical == "BF16" && o.nan_rule == th::nan_torch_cpu::name)
-    return hash_on_cpu<th::to_bf16_torch_cpu>(c, o);
-  if (o.canonical == "BF16" && o.nan_rule == th::nan_torch_cuda::name)
-    return hash_on_cpu<th::to_bf16_torch_cuda>(c, o);
-  if (o.canonical == "BF16")
-    return hash_on_cpu<th::to_bf16>(c, o);
-  if (o.canonical == "F32")
-    return hash_on_cpu<th::to_f32>(c, o);
-  return hash_on_cpu<th::as_stored>(c, o);
+  return with_canonicalization(o, [&](auto canon) { return hash_on_cpu<decltype(canon)>(c, o); });
 }
 
 int run_hash(const std::vector<std::string>& paths, const hash_options& o, const std::string& out) {
@@ -228,9 +277,39 @@ int run_hash(const std::vector<std::string>& paths, const hash_options& o, const
   return 0;
 }
 
+/// A manifest, or an SGLang reply read as one.
+th::sglang_checksums as_sglang(const th::manifest_or_reply& doc, const std::string& path) {
+  if (const auto* reply = std::get_if<th::sglang_checksums>(&doc)) {
+    return *reply;
+  }
+  try {
+    return th::sglang_checksums_of(std::get<th::manifest>(doc));
+  } catch (const th::error& e) {
+    throw th::error(e.code(), path + ": " + e.message() + " (the other side is an SGLang reply)");
+  }
+}
+
+/// Compares two documents of which at least one is an SGLang reply: GPU by GPU, tensor by tensor.
+int compare_sglang(const th::manifest_or_reply& e, const std::string& expected_path,
+                   const th::manifest_or_reply& a, const std::string& actual_path, bool json) {
+  const th::sglang_comparison c =
+      th::compare(as_sglang(e, expected_path), as_sglang(a, actual_path));
+  if (json) {
+    std::cout << th::to_json(c).dump(1) << "\n";
+  } else {
+    std::cout << c.summary();
+  }
+  return c.ok() ? 0 : exit_differences;
+}
+
 int run_compare(const std::string& expected_path, const std::string& actual_path, bool json) {
-  const th::manifest expected = th::read_manifest(expected_path);
-  const th::manifest actual = th::read_manifest(actual_path);
+  const th::manifest_or_reply e = th::read_manifest_or_reply(expected_path);
+  const th::manifest_or_reply a = th::read_manifest_or_reply(actual_path);
+  if (!std::holds_alternative<th::manifest>(e) || !std::holds_alternative<th::manifest>(a)) {
+    return compare_sglang(e, expected_path, a, actual_path, json);
+  }
+  const th::manifest& expected = std::get<th::manifest>(e);
+  const th::manifest& actual = std::get<th::manifest>(a);
   if (expected.settings() != actual.settings()) {
     throw th::error(th::errc::invalid_argument,
                     "the manifests were hashed differently (" + expected.settings().describe() +
@@ -259,8 +338,20 @@ th::manifest leaves_of(const std::string& path, const hash_options& o) {
 }
 
 int run_diff(const std::string& a, const std::string& b, const hash_options& o) {
-  const th::manifest expected = is_manifest(a) ? th::read_manifest(a) : leaves_of(a, o);
-  const th::manifest actual = is_manifest(b) ? th::read_manifest(b) : leaves_of(b, o);
+  // An SGLang reply holds one hash per tensor and no chunks: its differences are the tensors
+  // and GPUs that compare names.
+  const auto read = [&](const std::string& path) {
+    return is_manifest(path) ? th::read_manifest_or_reply(path)
+                             : th::manifest_or_reply(leaves_of(path, o));
+  };
+  const th::manifest_or_reply doc_a = read(a);
+  const th::manifest_or_reply doc_b = read(b);
+  if (!std::holds_alternative<th::manifest>(doc_a) ||
+      !std::holds_alternative<th::manifest>(doc_b)) {
+    return compare_sglang(doc_a, a, doc_b, b, false);
+  }
+  const th::manifest& expected = std::get<th::manifest>(doc_a);
+  const th::manifest& actual = std::get<th::manifest>(doc_b);
   if (expected.settings().algorithm != th::tree::algorithm ||
       expected.settings() != actual.settings()) {
     throw th::error(th::errc::invalid_argument,
@@ -291,9 +382,120 @@ int run_diff(const std::string& a, const std::string& b, const hash_options& o) 
   return c.ok() ? 0 : exit_differences;
 }
 
-void add_digest_options(CLI::App* cmd, hash_options& o) {
-  cmd->add_option("--chunk-bytes", o.chunk_bytes, "tree chunk size (power of two, 1024..16777216)")
-      ->capture_default_str();
+struct expect_options {
+  std::string engine = "sglang";
+  std::int64_t tp = 1;
+  std::string config;  // config.json; default: beside the checkpoint
+};
+
+/// The HF config.json of a checkpoint: the first directory given, or the first file's directory.
+std::string find_config(const std::vector<std::string>& paths, const expect_options& e) {
+  if (!e.config.empty())
+    return e.config;
+  const fs::path first(paths.front());
+  const fs::path config = (fs::is_directory(first) ? first : first.parent_path()) / "config.json";
+  if (!fs::exists(config)) {
+    throw th::error(th::errc::io_error,
+                    config.string() +
+                        " does not exist: pass the model's HF config with "
+                        "--config (heads, kv heads, head_dim, tied embeddings)");
+  }
+  return config.string();
+}
+
+/// The shape facts SGLang's sharding needs, from an HF config.json (Llama, Mistral or Qwen2).
+th::sglang_model read_model_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    throw th::error(th::errc::io_error, path + ": cannot be read");
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& ex) {
+    throw th::error(th::errc::parse_error, path + ": not valid JSON: " + ex.what());
+  }
+  const auto number = [&](const char* key, std::int64_t fallback) -> std::int64_t {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+      if (fallback < 0) {
+        throw th::error(th::errc::parse_error, path + ": missing \"" + std::string(key) + "\"");
+      }
+      return fallback;
+    }
+    if (!it->is_number_integer() || it->get<std::int64_t>() <= 0) {
+      throw th::error(th::errc::parse_error,
+                      path + ": \"" + std::string(key) + "\" is not a positive integer");
+    }
+    return it->get<std::int64_t>();
+  };
+  const auto arch = j.find("architectures");
+  if (arch != j.end()) {
+    const std::set<std::string> known{"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
+    if (!arch->is_array() || arch->size() != 1 || !arch->front().is_string() ||
+        known.count(arch->front().get<std::string>()) == 0) {
+      throw th::error(th::errc::invalid_argument,
+                      path + ": architectures " + arch->dump() +
+                          ": expected checksums are known for LlamaForCausalLM, "
+                          "MistralForCausalLM and Qwen2ForCausalLM only");
+    }
+  }
+  th::sglang_model m;
+  m.num_heads = number("num_attention_heads", -1);
+  m.num_kv_heads = number("num_key_value_heads", m.num_heads);
+  m.head_dim = number("head_dim", number("hidden_size", -1) / m.num_heads);
+  const auto tied = j.find("tie_word_embeddings");
+  if (tied != j.end() && !tied->is_boolean()) {
+    throw th::error(th::errc::parse_error, path + ": tie_word_embeddings is not a boolean");
+  }
+  m.tie_word_embeddings = tied != j.end() && tied->get<bool>();
+  return m;
+}
+
+int run_expect(const std::vector<std::string>& paths, const hash_options& o,
+               const expect_options& e, const std::string& out) {
+  settings_of(o);
+  if (o.mode != "sglang" && o.mode != "sglang-cpu") {
+    throw th::error(th::errc::invalid_argument,
+                    "expect --engine sglang computes SGLang's checksums: --mode sglang (an engine "
+                    "on GPUs) or sglang-cpu (an engine on CPUs)");
+  }
+  if (e.tp < 1) {
+    throw th::error(th::errc::invalid_argument, "--tp must be at least 1");
+  }
+  const checkpoint c = open_checkpoint(paths);
+  const th::sglang_model model = read_model_config(find_config(paths, e));
+  const auto start = std::chrono::steady_clock::now();
+  const th::sglang_checksums want = with_canonicalization(o, [&](auto canon) {
+    using Canon = decltype(canon);
+    if (o.mode == "sglang-cpu") {
+      th::sglang_engine<th::sglang_cpu64, Canon> engine(o.threads);
+      return th::sglang_expected(engine, c.names, c.views, model, e.tp);
+    }
+    th::sglang_engine<th::sglang64, Canon> engine(o.threads);
+    return th::sglang_expected(engine, c.names, c.views, model, e.tp);
+  });
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string message =
+      "expected by tensorhash: " + settings_of(o).describe() + ", tp " + std::to_string(e.tp);
+  if (out.empty()) {
+    std::cout << th::to_json(want, message).dump(1) << "\n";
+  } else {
+    th::write_sglang_checksums(out, want, message);
+  }
+  std::fprintf(stderr, "%zu ranks x %zu parameters, %s: %.3f s\nper_engine_checksum %s%s%s\n",
+               want.ranks.size(), want.ranks.front().checksums.size(), message.c_str(), s,
+               want.per_engine_checksum->to_hex().c_str(), out.empty() ? "" : ", written to ",
+               out.c_str());
+  return 0;
+}
+
+void add_digest_options(CLI::App* cmd, hash_options& o, bool chunks = true) {
+  if (chunks) {
+    cmd->add_option("--chunk-bytes", o.chunk_bytes,
+                    "tree chunk size (power of two, 1024..16777216)")
+        ->capture_default_str();
+  }
   cmd->add_option("--as", o.canonical, "canonical dtype for floating-point tensors")
       ->check(CLI::IsMember({"BF16", "F32"}));
   cmd->add_option("--nan-rule", o.nan_rule,
@@ -316,8 +518,10 @@ int main(int argc, char** argv) {
 
   auto* hash = app.add_subcommand("hash", "hash every tensor of safetensors files or directories");
   hash->add_option("paths", paths, "safetensors files, or directories of them")->required();
-  hash->add_option("--mode", o.mode, "exact (hashlib-identical) or tree")
-      ->check(CLI::IsMember({"exact", "tree"}))
+  hash->add_option("--mode", o.mode,
+                   "exact (hashlib-identical), tree, sglang (SGLang's GPU weight hash, 16 hex) "
+                   "or sglang-cpu (SGLang's CPU recipe: SHA-256's first 8 bytes)")
+      ->check(CLI::IsMember({"exact", "tree", "sglang", "sglang-cpu"}))
       ->capture_default_str();
   add_digest_options(hash, o);
   hash->add_option("--device", o.device, "where to hash")
@@ -327,15 +531,39 @@ int main(int argc, char** argv) {
   hash->add_option("--threads", o.threads, "CPU threads (default: all)");
   hash->add_option("-o,--output", out, "manifest file to write (default: print to stdout)");
 
-  auto* cmp = app.add_subcommand("compare", "compare two manifests (exit 1 on any difference)");
-  cmp->add_option("expected", expected, "expected manifest")->required();
-  cmp->add_option("actual", actual, "actual manifest")->required();
+  hash_options x;
+  x.mode = "sglang";
+  expect_options e;
+  auto* expect = app.add_subcommand(
+      "expect", "what each tensor-parallel rank of an engine will report for a checkpoint");
+  expect->add_option("paths", paths, "safetensors files, or directories of them")->required();
+  expect->add_option("--engine", e.engine, "the engine whose report to predict")
+      ->check(CLI::IsMember({"sglang"}))
+      ->capture_default_str();
+  expect->add_option("--tp", e.tp, "tensor-parallel size of the engine")->capture_default_str();
+  expect
+      ->add_option("--mode", x.mode,
+                   "sglang (engine on GPUs: its Triton hash) or sglang-cpu (engine on CPUs)")
+      ->check(CLI::IsMember({"sglang", "sglang-cpu"}))
+      ->capture_default_str();
+  add_digest_options(expect, x, false);
+  expect->add_option("--config", e.config, "HF config.json (default: beside the checkpoint)");
+  expect->add_option("--threads", x.threads, "CPU threads (default: all)");
+  expect->add_option("-o,--output", out, "reply file to write (default: print to stdout)");
+
+  auto* cmp = app.add_subcommand("compare",
+                                 "compare manifests or SGLang replies (exit 1 on any difference)");
+  cmp->add_option("expected", expected, "expected manifest or SGLang reply")->required();
+  cmp->add_option("actual", actual, "actual manifest or SGLang reply")->required();
   cmp->add_flag("--json", json_report, "print the report as JSON");
 
-  auto* diff = app.add_subcommand("diff", "locate differing chunks of tree digests");
-  diff->add_option("expected", expected, "manifest with leaves, or safetensors file/dir")
+  auto* diff = app.add_subcommand(
+      "diff", "locate differing chunks of tree digests (tensors and GPUs of SGLang replies)");
+  diff->add_option("expected", expected,
+                   "manifest with leaves, SGLang reply, or safetensors file/dir")
       ->required();
-  diff->add_option("actual", actual, "manifest with leaves, or safetensors file/dir")->required();
+  diff->add_option("actual", actual, "manifest with leaves, SGLang reply, or safetensors file/dir")
+      ->required();
   add_digest_options(diff, o);
 
   try {
@@ -347,6 +575,8 @@ int main(int argc, char** argv) {
   try {
     if (hash->parsed())
       return run_hash(paths, o, out);
+    if (expect->parsed())
+      return run_expect(paths, x, e, out);
     if (cmp->parsed())
       return run_compare(expected, actual, json_report);
     return run_diff(expected, actual, o);

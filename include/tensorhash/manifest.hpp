@@ -15,6 +15,7 @@
 #include <tensorhash/host.hpp>
 #include <tensorhash/merkle.hpp>
 #include <tensorhash/modes.hpp>
+#include <tensorhash/sglang.hpp>
 #include <tensorhash/view.hpp>
 
 #include <cstdint>
@@ -31,7 +32,8 @@ TENSORHASH_NAMESPACE_BEGIN
 
 /// @brief How every digest of a manifest was computed (docs/format.md).
 struct digest_settings {
-  std::string algorithm = tree::algorithm;                ///< "sha256" (exact) or "sha256-tree"
+  /// "sha256" (exact), "sha256-tree", or SGLang's 64-bit "sglang-hash64" / "sha256-prefix64"
+  std::string algorithm = tree::algorithm;
   std::uint64_t chunk_bytes = tree::default_chunk_bytes;  ///< tree chunk size; 0 for exact
   std::optional<dtype> canonical_dtype;  ///< BF16 or F32 canonicalisation; empty: as stored
   /// NaN rule of conversions to BF16 (canonical.hpp): "canonical", "torch-cpu" or "torch-cuda";
@@ -55,6 +57,12 @@ struct digest_settings {
       }
     }
     return s;
+  }
+
+  /// @return bytes per digest: 8 for SGLang's 64-bit algorithms (sglang.hpp), whose digests a
+  ///         manifest keeps in the first 8 bytes of a digest256 (big-endian), else 32
+  std::uint32_t digest_bytes() const noexcept {
+    return algorithm == sglang64::algorithm || algorithm == sglang_cpu64::algorithm ? 8 : 32;
   }
 
   /// @return the dtype whose bytes were hashed for a tensor stored as `stored`: the canonical
@@ -91,13 +99,28 @@ struct manifest_entry {
   std::vector<digest256> leaves;  ///< tree leaf digests when recorded, else empty
 };
 
-/// @return SHA-256 over each name (UTF-8) then its lowercase hex digest, names in code-point
-///         order, no separators: SGLang's per-rank weights checksum
+/// @return the lowercase hex of the first `bytes` bytes of `d` (a manifest's digest width)
+inline std::string digest_hex(const digest256& d, std::uint32_t bytes = 32) {
+  return d.to_hex().substr(0, 2 * std::size_t{bytes});
+}
+
+/// @return a 64-bit hash as a manifest keeps it: big-endian in the first 8 bytes, zeros after
+inline digest256 digest_of_u64(std::uint64_t h) noexcept {
+  digest256 d{};
+  for (int i = 0; i < 8; ++i) {
+    d.bytes[i] = static_cast<std::uint8_t>(h >> (56 - 8 * i));
+  }
+  return d;
+}
+
+/// @return SHA-256 over each name (UTF-8) then its lowercase hex digest (`digest_bytes` wide),
+///         names in code-point order, no separators: SGLang's per-rank weights checksum
 template <class Entries>
-digest256 names_and_digests_aggregate(const Entries& sorted_entries) {
+digest256 names_and_digests_aggregate(const Entries& sorted_entries,
+                                      std::uint32_t digest_bytes = 32) {
   hash_stream<sha256> s;
   for (const auto& [name, entry] : sorted_entries) {
-    const std::string hex = entry.digest.to_hex();
+    const std::string hex = digest_hex(entry.digest, digest_bytes);
     s.update(name.data(), name.size());
     s.update(hex.data(), hex.size());
   }
@@ -127,7 +150,9 @@ class manifest {
   }
 
   /// @return the per-rank aggregate (SGLang-compatible; see names_and_digests_aggregate)
-  digest256 aggregate() const { return names_and_digests_aggregate(tensors_); }
+  digest256 aggregate() const {
+    return names_and_digests_aggregate(tensors_, settings_.digest_bytes());
+  }
 
  private:
   digest_settings settings_;
@@ -266,6 +291,7 @@ struct comparison {
   };
   bool settings_differ = false;  ///< digests were computed differently: nothing is comparable
   std::string settings_note;
+  std::uint32_t digest_bytes = 32;  ///< width of the digests (8 for SGLang's algorithms)
   std::vector<std::string> matched;
   std::vector<mismatch> mismatched;           ///< same dtype and shape, different digest
   std::vector<metadata_difference> metadata;  ///< dtype or shape differ
@@ -285,8 +311,8 @@ struct comparison {
       out << "settings differ: " << settings_note << "\n";
     }
     for (const auto& m : mismatched) {
-      out << "MISMATCH   " << m.name << "  expected " << m.expected.to_hex() << "  actual "
-          << m.actual.to_hex() << "\n";
+      out << "MISMATCH   " << m.name << "  expected " << digest_hex(m.expected, digest_bytes)
+          << "  actual " << digest_hex(m.actual, digest_bytes) << "\n";
     }
     for (const auto& m : metadata) {
       out << "METADATA   " << m.name << "  expected " << describe(m.expected) << "  actual "
@@ -313,6 +339,7 @@ struct comparison {
 /// @return how `actual` differs from `expected`
 inline comparison compare(const manifest& expected, const manifest& actual) {
   comparison c;
+  c.digest_bytes = expected.settings().digest_bytes();
   if (expected.settings() != actual.settings()) {
     c.settings_differ = true;
     c.settings_note =

@@ -50,7 +50,7 @@ inline nlohmann::ordered_json to_json(const manifest& m) {
     nlohmann::ordered_json t;
     t["dtype"] = to_string(e.type);
     t["shape"] = e.shape;
-    t["digest"] = e.digest.to_hex();
+    t["digest"] = digest_hex(e.digest, m.settings().digest_bytes());
     if (!e.leaves.empty()) {
       nlohmann::ordered_json leaves = nlohmann::ordered_json::array();
       for (const auto& l : e.leaves) {
@@ -75,11 +75,19 @@ const J& require(const J& obj, const char* key, const std::string& where) {
   return *it;
 }
 
-inline digest256 parse_digest(const nlohmann::json& v, const std::string& where) {
+/// A digest of `bytes` (32, or 8 for SGLang's algorithms) hex-encoded bytes, as a digest256.
+inline digest256 parse_digest(const nlohmann::json& v, const std::string& where,
+                              std::uint32_t bytes = 32) {
   if (!v.is_string()) {
     throw error(errc::parse_error, where + ": digest is not a string");
   }
   try {
+    if (bytes == 8) {
+      const auto short_digest = basic_digest<8>::from_hex(v.get<std::string>());
+      digest256 d{};
+      std::copy(short_digest.bytes, short_digest.bytes + 8, d.bytes);
+      return d;
+    }
     return digest256::from_hex(v.get<std::string>());
   } catch (const error& e) {
     throw error(errc::parse_error, where + ": " + e.message());
@@ -103,8 +111,9 @@ inline manifest manifest_from_json(const std::string& text, const std::string& l
   }
   digest_settings s;
   const auto& algorithm = detail::require(j, "algorithm", label);
-  if (algorithm == exact::algorithm) {
-    s.algorithm = exact::algorithm;
+  if (algorithm == exact::algorithm || algorithm == sglang64::algorithm ||
+      algorithm == sglang_cpu64::algorithm) {
+    s.algorithm = algorithm.get<std::string>();
     s.chunk_bytes = 0;
   } else if (algorithm == tree::algorithm) {
     const auto& chunk = detail::require(j, "chunk_bytes", label);
@@ -166,7 +175,7 @@ inline manifest manifest_from_json(const std::string& text, const std::string& l
       }
       e.shape.push_back(d.get<std::int64_t>());
     }
-    e.digest = detail::parse_digest(detail::require(t, "digest", where), where);
+    e.digest = detail::parse_digest(detail::require(t, "digest", where), where, s.digest_bytes());
     const auto leaves = t.find("leaves");
     if (leaves != t.end()) {
       if (!leaves->is_array()) {
@@ -199,8 +208,9 @@ inline nlohmann::ordered_json to_json(const comparison& c) {
   j["matched"] = c.matched;
   j["mismatched"] = nlohmann::ordered_json::array();
   for (const auto& m : c.mismatched) {
-    j["mismatched"].push_back(
-        {{"name", m.name}, {"expected", m.expected.to_hex()}, {"actual", m.actual.to_hex()}});
+    j["mismatched"].push_back({{"name", m.name},
+                               {"expected", digest_hex(m.expected, c.digest_bytes)},
+                               {"actual", digest_hex(m.actual, c.digest_bytes)}});
   }
   j["metadata"] = nlohmann::ordered_json::array();
   for (const auto& m : c.metadata) {

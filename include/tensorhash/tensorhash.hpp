@@ -20,11 +20,14 @@
 #include <tensorhash/manifest.hpp>
 #include <tensorhash/merkle.hpp>
 #include <tensorhash/modes.hpp>
+#include <tensorhash/sglang.hpp>
+#include <tensorhash/sglang_checksum.hpp>
 #include <tensorhash/view.hpp>
 
 #if __has_include(<nlohmann/json.hpp>)
 #include <tensorhash/manifest_json.hpp>
 #include <tensorhash/safetensors.hpp>
+#include <tensorhash/sglang_checksum_json.hpp>
 #endif
 
 #if defined(__CUDACC__)
