@@ -42,6 +42,16 @@ def main():
             struct.pack("<i", d) for d in shape) + struct.pack("<II", begin, end)
     write(os.path.join(out, "fuzz_bucket"), "seed-packed", bucket)
     write(os.path.join(out, "fuzz_bucket"), "seed-aligned", bucket[:2] + b"\x01" + bucket[3:])
+    # SGLang replies of a one-layer Qwen2-shaped model at TP 2, in SGLang's three forms.
+    hf = {"model.embed_tokens.weight": ("BF16", (3, 4), rng.randbytes(24)),
+          "model.norm.weight": ("BF16", (4,), rng.randbytes(8))}
+    for m in ("q_proj", "k_proj", "v_proj", "o_proj"):
+        hf["model.layers.0.self_attn.%s.weight" % m] = ("BF16", (4, 4), rng.randbytes(32))
+    reply = ref.sglang_expected(hf, {"num_attention_heads": 2, "num_key_value_heads": 2,
+                                     "hidden_size": 4, "tie_word_embeddings": True}, 2)
+    single = dict(reply["ranks"][0], parallelism_info=reply["ranks"][0]["parallelism_info"][0])
+    for name, doc in (("http", reply), ("list", reply["ranks"]), ("single", single)):
+        write(os.path.join(out, "fuzz_sglang_reply"), "seed-%s" % name, json.dumps(doc).encode())
     write(os.path.join(out, "fuzz_hex"), "seed-empty-sha", ref.exact_digest(b"").encode())
     write(os.path.join(out, "fuzz_hex"), "seed-upper", ref.exact_digest(b"x").upper().encode())
 
