@@ -262,6 +262,24 @@ class SglangExpectTest(unittest.TestCase):
         r = run("compare", expected, manifest)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
+    def test_config_head_dim(self):
+        # head_dim given: hidden_size is not needed; neither given nor divisible: bad input.
+        path, _ = self.models["qwen2"]
+        cfg = dict(config(True), head_dim=HEAD_DIM)
+        del cfg["hidden_size"]
+        other = self.path("config-head-dim.json")
+        with open(other, "w") as f:
+            json.dump(cfg, f)
+        _, want = self.expect("qwen2", 2)
+        r = run("expect", path, "--tp", 2, "--config", other)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["ranks"], want["ranks"])
+        with open(other, "w") as f:
+            json.dump(dict(config(True), hidden_size=33), f)
+        r = run("expect", path, "--tp", 2, "--config", other)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("hidden_size 33", r.stderr)
+
     def test_bad_checkpoints_exit_2_without_output(self):
         path, tensors = self.models["qwen2"]
         out = self.path("never.json")

@@ -443,7 +443,18 @@ th::sglang_model read_model_config(const std::string& path) {
   th::sglang_model m;
   m.num_heads = number("num_attention_heads", -1);
   m.num_kv_heads = number("num_key_value_heads", m.num_heads);
-  m.head_dim = number("head_dim", number("hidden_size", -1) / m.num_heads);
+  const auto head_dim = j.find("head_dim");
+  if (head_dim != j.end() && !head_dim->is_null()) {
+    m.head_dim = number("head_dim", -1);
+  } else {
+    const std::int64_t hidden = number("hidden_size", -1);
+    if (hidden % m.num_heads != 0) {
+      throw th::error(th::errc::parse_error, path + ": hidden_size " + std::to_string(hidden) +
+                                                 " is not a multiple of num_attention_heads and "
+                                                 "no head_dim is given");
+    }
+    m.head_dim = hidden / m.num_heads;
+  }
   const auto tied = j.find("tie_word_embeddings");
   if (tied != j.end() && !tied->is_boolean()) {
     throw th::error(th::errc::parse_error, path + ": tie_word_embeddings is not a boolean");
