@@ -1,0 +1,414 @@
+"""Manifests (docs/format.md §6): build, validate, read, write, compare; aggregates.
+
+A manifest is a plain ``dict`` with the keys, key order and values of the C++ library's
+``to_json(manifest)`` (include/tensorhash/manifest_json.hpp), so that ``json.dumps(m, indent=1,
+ensure_ascii=False)`` writes what ``tensorhash hash -o`` writes, byte for byte. Reading is as
+strict as ``manifest_from_json``: unknown algorithms, malformed digests or shapes, duplicate keys
+and an aggregate that does not match the tensors are `Error`\\ s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+from ._error import Error
+
+FORMAT = "tensorhash.manifest/1"
+ALGORITHMS = {"exact": "sha256", "tree": "sha256-tree", "sglang": "sglang-hash64",
+              "sglang-cpu": "sha256-prefix64"}
+_MODES_OF = {v: k for k, v in ALGORITHMS.items()}
+_SHORT = ("sglang-hash64", "sha256-prefix64")  # 64-bit digests: 16 hex digits
+DTYPES = ("F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "I64", "I32", "I16", "I8", "U64",
+          "U32", "U16", "U8", "BOOL")
+DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8,
+               "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
+FLOATING = ("F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+# ---- aggregates --------------------------------------------------------------------------------
+
+def sglang_rank_aggregate(digests: Mapping[str, str]) -> str:
+    """SGLang's per-rank checksum (the manifest's ``aggregate``): SHA-256 over each name (UTF-8)
+    then its lowercase hex digest, names in code-point order, no separators."""
+    h = hashlib.sha256()
+    for name in sorted(digests):
+        h.update(name.encode("utf-8"))
+        h.update(digests[name].lower().encode("ascii"))
+    return h.hexdigest()
+
+
+def sglang_engine_aggregate(rank_aggregates: Sequence[str]) -> str:
+    """SGLang's per-engine checksum: SHA-256 over the per-rank aggregates' hex in rank order."""
+    return hashlib.sha256("".join(a.lower() for a in rank_aggregates).encode("ascii")).hexdigest()
+
+
+# ---- building ----------------------------------------------------------------------------------
+
+def settings_header(mode: str, chunk_bytes: int, canonical: str, nan_rule: str) -> Dict[str, Any]:
+    """The manifest's settings keys, in the C++ key order."""
+    doc: Dict[str, Any] = {"format": FORMAT, "algorithm": ALGORITHMS[mode]}
+    if mode == "tree":
+        doc["chunk_bytes"] = chunk_bytes
+    doc["canonical_dtype"] = canonical or None
+    if nan_rule != "canonical":
+        doc["nan_rule"] = nan_rule
+    return doc
+
+
+def build(header: Dict[str, Any], entries: Iterable[tuple]) -> Dict[str, Any]:
+    """A manifest from settings keys and (name, dtype, shape, digest, leaves or None) tuples.
+
+    Raises Error(duplicate_name) for a name given twice."""
+    tensors: Dict[str, Dict[str, Any]] = {}
+    for name, dtype, shape, digest, leaves in entries:
+        if name in tensors:
+            raise Error("duplicate_name", 'tensor "%s" is already in the manifest' % name)
+        entry: Dict[str, Any] = {"dtype": dtype, "shape": [int(d) for d in shape],
+                                 "digest": digest}
+        if leaves:
+            entry["leaves"] = list(leaves)
+        tensors[name] = entry
+    doc = dict(header)
+    doc["tensors"] = {name: tensors[name] for name in sorted(tensors)}
+    doc["aggregate"] = sglang_rank_aggregate({n: e["digest"] for n, e in doc["tensors"].items()})
+    return doc
+
+
+# ---- validation and files ------------------------------------------------------------------------
+
+def _is_uint(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _digest(v: Any, where: str, digits: int = 64) -> str:
+    if not isinstance(v, str):
+        raise Error("parse_error", "%s: digest is not a string" % where)
+    if len(v) != digits:
+        raise Error("parse_error", "%s: hex digest must have %d digits, got %d"
+                    % (where, digits, len(v)))
+    for i, c in enumerate(v):
+        if c not in _HEX:
+            raise Error("parse_error", "%s: hex digest has a non-hex character at position %d"
+                        % (where, i))
+    return v.lower()
+
+
+def validate(doc: Any, label: str = "manifest") -> Dict[str, Any]:
+    """The manifest `doc` normalised (C++ key order, lowercase hex), after every check
+    ``manifest_from_json`` makes. Raises Error(parse_error) naming `label` and the key."""
+    if not isinstance(doc, dict):
+        raise Error("parse_error", "%s: not a JSON object" % label)
+    if "format" not in doc:
+        raise Error("parse_error", '%s: missing "format"' % label)
+    if doc["format"] != FORMAT:
+        raise Error("parse_error", '%s: format is not "%s"' % (label, FORMAT))
+    if "algorithm" not in doc:
+        raise Error("parse_error", '%s: missing "algorithm"' % label)
+    algorithm = doc["algorithm"]
+    if not isinstance(algorithm, str) or algorithm not in _MODES_OF:
+        raise Error("parse_error", "%s: unknown algorithm %s" % (label, json.dumps(algorithm)))
+    mode = _MODES_OF[algorithm]
+    chunk = 0
+    if mode == "tree":
+        if "chunk_bytes" not in doc:
+            raise Error("parse_error", '%s: missing "chunk_bytes"' % label)
+        chunk = doc["chunk_bytes"]
+        if not _is_uint(chunk) or chunk == 0:
+            raise Error("parse_error", "%s: chunk_bytes is not a positive integer" % label)
+        if chunk < 1024 or chunk > 1 << 24 or chunk & (chunk - 1):
+            raise Error("parse_error",
+                        "%s: tree chunk_bytes must be a power of two from 1024 to 16777216, "
+                        "got %d" % (label, chunk))
+    canonical = doc.get("canonical_dtype")
+    if canonical not in (None, "BF16", "F32"):
+        raise Error("parse_error", '%s: canonical_dtype must be null, "BF16" or "F32"' % label)
+    nan_rule = doc.get("nan_rule", "canonical")
+    if nan_rule not in ("canonical", "torch-cpu", "torch-cuda"):
+        raise Error("parse_error",
+                    '%s: nan_rule must be "canonical", "torch-cpu" or "torch-cuda"' % label)
+    if nan_rule != "canonical" and canonical != "BF16":
+        raise Error("parse_error", '%s: nan_rule %s applies to canonical_dtype "BF16" only'
+                    % (label, json.dumps(nan_rule)))
+    if "tensors" not in doc:
+        raise Error("parse_error", '%s: missing "tensors"' % label)
+    tensors = doc["tensors"]
+    if not isinstance(tensors, dict):
+        raise Error("parse_error", "%s: tensors is not an object" % label)
+    digits = 16 if algorithm in _SHORT else 64
+    entries = []
+    for name, t in tensors.items():
+        where = '%s: tensor "%s"' % (label, name)
+        if not isinstance(t, dict):
+            raise Error("parse_error", "%s is not an object" % where)
+        for key in ("dtype", "shape", "digest"):
+            if key not in t:
+                raise Error("parse_error", '%s: missing "%s"' % (where, key))
+        if t["dtype"] not in DTYPES:
+            raise Error("parse_error", '%s: tensorhash: unknown_dtype: unknown dtype name "%s"'
+                        % (where, t["dtype"] if isinstance(t["dtype"], str)
+                           else json.dumps(t["dtype"])))
+        shape = t["shape"]
+        if not isinstance(shape, list) or len(shape) > 8:
+            raise Error("parse_error", "%s: shape is not an array of at most 8 dimensions"
+                        % where)
+        if not all(_is_uint(d) for d in shape):
+            raise Error("parse_error", "%s: shape holds a non-integer or negative value" % where)
+        digest = _digest(t["digest"], where, digits)
+        leaves = None
+        if "leaves" in t:
+            if not isinstance(t["leaves"], list):
+                raise Error("parse_error", "%s: leaves is not an array" % where)
+            leaves = [_digest(leaf, where) for leaf in t["leaves"]]
+        entries.append((name, t["dtype"], shape, digest, leaves))
+    if "aggregate" not in doc:
+        raise Error("parse_error", '%s: missing "aggregate"' % label)
+    aggregate = _digest(doc["aggregate"], label + ": aggregate")
+    out = build(settings_header(mode, chunk, canonical or "", nan_rule), entries)
+    if out["aggregate"] != aggregate:
+        raise Error("parse_error", "%s: aggregate does not match the tensors' digests" % label)
+    return out
+
+
+def _no_duplicates(label: str):
+    def hook(pairs):
+        seen = {}
+        for key, value in pairs:
+            if key in seen:
+                raise Error("duplicate_name", '%s: key "%s" appears twice' % (label, key))
+            seen[key] = value
+        return seen
+    return hook
+
+
+def parse_json(text: Union[str, bytes], label: str) -> Any:
+    """A JSON document, refusing duplicate keys (Error(duplicate_name)) and invalid JSON
+    (Error(parse_error)), both naming `label`."""
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return json.loads(text, object_pairs_hook=_no_duplicates(label))
+    except Error:
+        raise
+    except (ValueError, UnicodeDecodeError) as e:
+        raise Error("parse_error", "%s: not valid JSON: %s" % (label, e)) from None
+
+
+def loads(text: Union[str, bytes], label: str = "manifest") -> Dict[str, Any]:
+    """Parses and validates a manifest document (see `validate`)."""
+    return validate(parse_json(text, label), label)
+
+
+def dumps(m: Mapping[str, Any]) -> str:
+    """The manifest's JSON text, as the C++ library writes it (one-space indent, UTF-8 names,
+    final newline)."""
+    return json.dumps(m, indent=1, ensure_ascii=False) + "\n"
+
+
+def read_bytes(path: PathLike) -> bytes:
+    """A file's bytes. Raises Error(io_error) naming the file."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise Error("io_error", "%s: cannot open: %s" % (os.fspath(path), e.strerror or e)) \
+            from None
+
+
+def load(path: PathLike) -> Dict[str, Any]:
+    """Reads a manifest file. Raises Error(io_error) or Error(parse_error) naming the file."""
+    return loads(read_bytes(path), os.fspath(path))
+
+
+def save(m: Mapping[str, Any], path: PathLike) -> None:
+    """Writes a manifest file atomically (a temporary file renamed into place; never half a
+    file). The manifest is validated first, so a manifest whose aggregate does not match its
+    tensors is refused (Error(parse_error))."""
+    write_atomically(dumps(validate(dict(m), "manifest")), path)
+
+
+def write_atomically(text: str, path: PathLike) -> None:
+    """Writes `text` (UTF-8) to `path` through a temporary file renamed into place."""
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tensorhash-", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise Error("io_error", "%s: cannot write: %s" % (target, e.strerror or e)) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise Error("io_error", "%s: cannot write: %s" % (target, e.strerror or e)) from None
+
+
+# ---- settings and comparison --------------------------------------------------------------------
+
+def settings_of(m: Mapping[str, Any]) -> tuple:
+    """(algorithm, chunk_bytes or 0, canonical dtype or None, nan_rule) of a manifest."""
+    return (m["algorithm"], m.get("chunk_bytes", 0) if m["algorithm"] == "sha256-tree" else 0,
+            m.get("canonical_dtype"), m.get("nan_rule", "canonical"))
+
+
+def describe_settings(m: Mapping[str, Any]) -> str:
+    """ "sha256-tree, 16384-byte chunks, as stored" and the like (C++ describe())."""
+    algorithm, chunk, canonical, nan_rule = settings_of(m)
+    out = algorithm
+    if chunk:
+        out += ", %d-byte chunks" % chunk
+    out += ", as %s" % canonical if canonical else ", as stored"
+    if nan_rule != "canonical":
+        out += ", NaN rule " + nan_rule
+    return out
+
+
+@dataclass
+class Mismatch:
+    """A tensor with the same dtype and shape on both sides and different digests."""
+    name: str
+    expected: str
+    actual: str
+
+
+@dataclass
+class MetadataDifference:
+    """A tensor whose dtype or shape differs; `expected`/`actual` are {"dtype", "shape"}."""
+    name: str
+    expected: Dict[str, Any]
+    actual: Dict[str, Any]
+
+
+@dataclass
+class Comparison:
+    """How an actual manifest differs from an expected one (C++ ``tensorhash::comparison``).
+
+    `ok` is true when every expected tensor is present with the same dtype, shape and digest and
+    nothing else is. When `settings_differ` the manifests were hashed differently and no digest
+    was compared (`settings_note` says how)."""
+    settings_differ: bool = False
+    settings_note: str = ""
+    matched: List[str] = field(default_factory=list)
+    mismatched: List[Mismatch] = field(default_factory=list)
+    metadata: List[MetadataDifference] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.settings_differ or self.mismatched or self.metadata or self.missing
+                    or self.unexpected)
+
+    def summary(self) -> str:
+        """One line per difference, then the counts (the command line's report)."""
+        def describe(e):
+            return "%s[%s]" % (e["dtype"], ", ".join(str(d) for d in e["shape"]))
+        lines = []
+        if self.settings_differ:
+            lines.append("settings differ: " + self.settings_note)
+        for m in self.mismatched:
+            lines.append("MISMATCH   %s  expected %s  actual %s" % (m.name, m.expected, m.actual))
+        for m in self.metadata:
+            lines.append("METADATA   %s  expected %s  actual %s"
+                         % (m.name, describe(m.expected), describe(m.actual)))
+        lines += ["MISSING    " + n for n in self.missing]
+        lines += ["UNEXPECTED " + n for n in self.unexpected]
+        lines.append("%d matched, %d mismatched, %d dtype/shape differences, %d missing, "
+                     "%d unexpected" % (len(self.matched), len(self.mismatched),
+                                        len(self.metadata), len(self.missing),
+                                        len(self.unexpected)))
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> Dict[str, Any]:
+        """The report as the command line's ``compare --json`` prints it."""
+        return {
+            "ok": self.ok, "settings_differ": self.settings_differ,
+            "settings_note": self.settings_note, "matched": list(self.matched),
+            "mismatched": [{"name": m.name, "expected": m.expected, "actual": m.actual}
+                           for m in self.mismatched],
+            "metadata": [{"name": m.name, "expected": m.expected, "actual": m.actual}
+                         for m in self.metadata],
+            "missing": list(self.missing), "unexpected": list(self.unexpected)}
+
+
+def _as_manifest(m: Any, label: str) -> Dict[str, Any]:
+    if isinstance(m, (str, os.PathLike)):
+        return load(m)
+    return validate(m if isinstance(m, dict) else dict(m), label)
+
+
+def compare(expected: Any, actual: Any) -> Comparison:
+    """Compares two manifests (dicts, or paths of manifest files); see `Comparison`."""
+    e_doc = _as_manifest(expected, "expected manifest")
+    a_doc = _as_manifest(actual, "actual manifest")
+    c = Comparison()
+    if settings_of(e_doc) != settings_of(a_doc):
+        c.settings_differ = True
+        c.settings_note = "expected %s, actual %s" % (describe_settings(e_doc),
+                                                      describe_settings(a_doc))
+    e_tensors, a_tensors = e_doc["tensors"], a_doc["tensors"]
+    for name, e in e_tensors.items():
+        a = a_tensors.get(name)
+        if a is None:
+            c.missing.append(name)
+        elif e["dtype"] != a["dtype"] or e["shape"] != a["shape"]:
+            c.metadata.append(MetadataDifference(
+                name, {"dtype": e["dtype"], "shape": e["shape"]},
+                {"dtype": a["dtype"], "shape": a["shape"]}))
+        elif c.settings_differ:
+            pass
+        elif e["digest"] != a["digest"]:
+            c.mismatched.append(Mismatch(name, e["digest"], a["digest"]))
+        else:
+            c.matched.append(name)
+    c.unexpected = [name for name in a_tensors if name not in e_tensors]
+    return c
+
+
+# ---- chunk-level differences ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChunkDifference:
+    """A chunk whose leaf digests differ: its index, canonical byte range and element range."""
+    chunk: int
+    byte_begin: int
+    byte_end: int
+    element_begin: int
+    element_end: int
+
+
+def diff_leaves(expected: Sequence[str], actual: Sequence[str], chunk_bytes: int,
+                canonical_bytes: int, element_bytes: int,
+                limit: Optional[int] = 16) -> List[ChunkDifference]:
+    """The chunks where two trees of one tensor differ, from their leaf digests alone
+    (C++ ``diff_leaves``); at most `limit` of them (None: all), first ones first."""
+    out: List[ChunkDifference] = []
+    n = max(len(expected), len(actual))
+    for i in range(n):
+        if limit is not None and len(out) >= limit:
+            break
+        if i < len(expected) and i < len(actual) and expected[i].lower() == actual[i].lower():
+            continue
+        begin = i * chunk_bytes
+        end = max(begin, min(begin + chunk_bytes, canonical_bytes))
+        out.append(ChunkDifference(i, begin, end, begin // element_bytes, end // element_bytes))
+    return out
+
+
+def canonical_element_bytes(m: Mapping[str, Any], stored: str) -> int:
+    """Bytes per element of the canonical form of a tensor stored as `stored` in manifest `m`."""
+    canonical = m.get("canonical_dtype")
+    return DTYPE_SIZES[canonical if canonical and stored in FLOATING else stored]

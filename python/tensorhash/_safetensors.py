@@ -1,0 +1,216 @@
+"""A strict, memory-mapped safetensors reader (standard library only).
+
+As strict as include/tensorhash/safetensors.hpp: header length <= 100 000 000 and within the
+file, a JSON object without duplicate keys, known dtypes, at most 8 dimensions, data offsets
+that, sorted, start at 0 and follow each other without hole or overlap, sizes that match the
+shapes, no trailing bytes, and (across the files of a checkpoint) no name twice. Tensors are
+zero-copy ``memoryview`` slices of a read-only ``mmap``.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+from typing import Any, Dict, List, Sequence, Tuple
+
+from ._error import Error
+from ._manifest import DTYPE_SIZES
+
+MAX_HEADER = 100000000
+
+
+def _no_duplicates(label: str):
+    def hook(pairs):
+        seen: Dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise Error("duplicate_name", '%s: key "%s" appears twice' % (label, key))
+            seen[key] = value
+        return seen
+    return hook
+
+
+def _uint(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 63
+
+
+def parse_header(data: Any, size: int, label: str) -> Tuple[List[tuple], Dict[str, str], int]:
+    """([(name, dtype, shape, begin, end)] in data order, metadata, data offset) of a file."""
+    if size < 8:
+        raise Error("parse_error", "%s: file of %d bytes is too short for the 8-byte header "
+                    "length" % (label, size))
+    (n,) = struct.unpack("<Q", bytes(data[:8]))
+    if n > MAX_HEADER:
+        raise Error("parse_error", "%s: header length %d exceeds the limit of 100000000 bytes"
+                    % (label, n))
+    if n > size - 8:
+        raise Error("parse_error", "%s: header length %d runs past the end of the file (%d "
+                    "bytes)" % (label, n, size))
+    raw = bytes(data[8:8 + n])
+    if not raw.startswith(b"{"):
+        raise Error("parse_error", "%s: header does not start with '{'" % label)
+    try:
+        header = json.loads(raw.decode("utf-8"),
+                            object_pairs_hook=_no_duplicates(label + ": header"))
+    except Error:
+        raise
+    except (ValueError, UnicodeDecodeError) as e:
+        raise Error("parse_error", "%s: header: not valid JSON: %s" % (label, e)) from None
+    if not isinstance(header, dict):
+        raise Error("parse_error", "%s: header is not a JSON object" % label)
+    metadata: Dict[str, str] = {}
+    tensors = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            if not isinstance(info, dict):
+                raise Error("parse_error", "%s: __metadata__ is not an object" % label)
+            for key, value in info.items():
+                if not isinstance(value, str):
+                    raise Error("parse_error", '%s: __metadata__ value of "%s" is not a string'
+                                % (label, key))
+                metadata[key] = value
+            continue
+        where = '%s: tensor "%s"' % (label, name)
+        if not isinstance(info, dict):
+            raise Error("parse_error", "%s: tensor info is not an object" % where)
+        if not all(k in info for k in ("dtype", "shape", "data_offsets")):
+            raise Error("parse_error", "%s: needs dtype, shape and data_offsets" % where)
+        dtype = info["dtype"]
+        if not isinstance(dtype, str):
+            raise Error("parse_error", "%s: dtype is not a string" % where)
+        if dtype not in DTYPE_SIZES:
+            raise Error("unknown_dtype", '%s: unknown dtype name "%s"' % (where, dtype))
+        shape = info["shape"]
+        if not isinstance(shape, list):
+            raise Error("parse_error", "%s: shape is not an array" % where)
+        if len(shape) > 8:
+            raise Error("rank_too_large", "%s: %d dimensions, more than 8" % (where, len(shape)))
+        if not all(_uint(d) for d in shape):
+            raise Error("parse_error", "%s: shape holds a value that is not a size" % where)
+        offsets = info["data_offsets"]
+        if (not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0
+                           for o in offsets)):
+            raise Error("parse_error", "%s: data_offsets is not a pair of sizes" % where)
+        tensors.append((name, dtype, tuple(shape), offsets[0], offsets[1]))
+    tensors.sort(key=lambda t: (t[3], t[4]))
+    expected_begin = 0
+    data_bytes = size - 8 - n
+    for name, dtype, shape, begin, end in tensors:
+        where = '%s: tensor "%s"' % (label, name)
+        numel = 1
+        for d in shape:
+            numel *= d
+        nbytes = numel * DTYPE_SIZES[dtype]
+        if nbytes > (1 << 61) - 1:
+            raise Error("size_overflow", "%s: byte size of %d elements of %s exceeds the 2^61-1 "
+                        "byte limit of SHA-256" % (where, numel, dtype))
+        if begin != expected_begin:
+            raise Error("parse_error", "%s: data starts at %d but %s%d" % (
+                where, begin, "overlaps the previous tensor, which ends at "
+                if begin < expected_begin else "leaves a hole after byte ", expected_begin))
+        if end < begin or end - begin != nbytes:
+            raise Error("parse_error", "%s: data_offsets [%d, %d) do not hold the %d bytes of "
+                        "its shape" % (where, begin, end, nbytes))
+        if end > data_bytes:
+            raise Error("parse_error", "%s: data ends at %d, past the %d data bytes of the file"
+                        % (where, end, data_bytes))
+        expected_begin = end
+    if expected_begin != data_bytes:
+        raise Error("parse_error", "%s: %d trailing bytes after the last tensor"
+                    % (label, data_bytes - expected_begin))
+    return tensors, metadata, 8 + n
+
+
+class SafetensorsFile:
+    """One validated file, mapped read-only; `tensors` maps names to (dtype, shape, memoryview)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._map = None
+        self._view = None
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size > 0:
+                    self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as e:
+            raise Error("io_error", "%s: cannot open: %s" % (path, e.strerror or e)) from None
+        self._view = memoryview(self._map) if self._map is not None else memoryview(b"")
+        entries, self.metadata, base = parse_header(self._view, size, path)
+        self.tensors: Dict[str, Tuple[str, Tuple[int, ...], memoryview]] = {}
+        for name, dtype, shape, begin, end in entries:
+            self.tensors[name] = (dtype, shape, self._view[base + begin:base + end])
+
+    def close(self) -> None:
+        for _, _, view in getattr(self, "tensors", {}).values():
+            view.release()
+        self.tensors = {}
+        if self._view is not None:
+            self._view.release()
+            self._view = None
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+
+    def __enter__(self) -> "SafetensorsFile":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def expand_paths(paths: Sequence[Any]) -> List[str]:
+    """Files of a checkpoint: each directory gives its ``*.safetensors`` files, sorted."""
+    files: List[str] = []
+    for p in paths:
+        p = os.fspath(p)
+        if os.path.isdir(p):
+            found = sorted(os.path.join(p, e) for e in os.listdir(p)
+                           if e.endswith(".safetensors") and os.path.isfile(os.path.join(p, e)))
+            if not found:
+                raise Error("io_error", "%s: no .safetensors files in this directory" % p)
+            files += found
+        else:
+            files.append(p)
+    return files
+
+
+class Checkpoint:
+    """Every tensor of a set of safetensors files (a sharded checkpoint), names unique."""
+
+    def __init__(self, paths: Sequence[Any]) -> None:
+        self.files: List[SafetensorsFile] = []
+        self.tensors: Dict[str, Tuple[str, Tuple[int, ...], memoryview]] = {}
+        owner: Dict[str, str] = {}
+        try:
+            for path in expand_paths(paths):
+                f = SafetensorsFile(path)
+                self.files.append(f)
+                for name, t in f.tensors.items():
+                    if name in owner:
+                        raise Error("duplicate_name", 'tensor "%s" is in both %s and %s'
+                                    % (name, owner[name], path))
+                    owner[name] = path
+                    self.tensors[name] = t
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(v) for _, _, v in self.tensors.values())
+
+    def close(self) -> None:
+        self.tensors = {}
+        for f in self.files:
+            f.close()
+        self.files = []
+
+    def __enter__(self) -> "Checkpoint":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

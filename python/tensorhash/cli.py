@@ -1,0 +1,317 @@
+"""The ``tensorhash`` command line of the Python package (same commands, flags, manifests,
+replies and exit codes as the C++ tools/tensorhash):
+
+    tensorhash hash PATH... [--mode exact|tree|sglang|sglang-cpu] [--chunk-bytes N]
+                            [--as BF16|F32] [--nan-rule R] [--device auto|cpu|cuda] [--leaves]
+                            [--threads N] [-o FILE]
+    tensorhash expect PATH... --engine sglang --tp N [--mode sglang|sglang-cpu] [--as BF16|F32]
+                              [--nan-rule R] [--config config.json] [--threads N] [-o FILE]
+    tensorhash compare EXPECTED.json ACTUAL.json [--json]   (manifests or SGLang replies)
+    tensorhash diff A B [--chunk-bytes N] [--as BF16|F32] [--nan-rule R]
+                            (manifests with leaves, SGLang replies, or safetensors
+                             files/directories)
+
+Exit codes: 0 success or no difference, 1 differences found, 2 bad input or usage. On error
+nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import List, Optional
+
+from . import _manifest as _m
+from . import _sglang as _sg
+from ._error import Error
+
+EXIT_DIFFERENCES = 1
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors: exit 2, one line, as CLI11 does
+        self.print_usage(sys.stderr)
+        sys.stderr.write("%s: error: %s\n" % (self.prog, message))
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _add_digest_options(p: argparse.ArgumentParser, chunks: bool = True) -> None:
+    if chunks:
+        p.add_argument("--chunk-bytes", type=int, default=16384,
+                       help="tree chunk size (power of two, 1024..16777216; default 16384)")
+    p.add_argument("--as", dest="canonical", choices=["BF16", "F32"], default=None,
+                   help="canonical dtype for floating-point tensors")
+    p.add_argument("--nan-rule", choices=["canonical", "torch-cpu", "torch-cuda"],
+                   default="canonical",
+                   help="BF16 of a NaN with --as BF16: canonical (0x7FC0), torch-cpu (PyTorch's "
+                        "vectorised CPU kernels), torch-cuda (0x7FFF)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tensorhash",
+                     description="tensorhash: SHA-256 digests of tensors and checkpoints")
+    sub = parser.add_subparsers(dest="command", metavar="{hash,expect,compare,diff}")
+    sub.required = True
+    h = sub.add_parser("hash", help="hash every tensor of safetensors files or directories")
+    h.add_argument("paths", nargs="+", help="safetensors files, or directories of them")
+    h.add_argument("--mode", choices=["exact", "tree", "sglang", "sglang-cpu"], default="tree",
+                   help="exact (hashlib-identical), tree, sglang (SGLang's GPU weight hash, 16 "
+                        "hex) or sglang-cpu (SGLang's CPU recipe: SHA-256's first 8 bytes)")
+    _add_digest_options(h)
+    h.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where to hash")
+    h.add_argument("--leaves", action="store_true",
+                   help="also record tree leaf digests (for diff)")
+    h.add_argument("--threads", type=int, default=0, help="CPU threads (default: all)")
+    h.add_argument("-o", "--output", default="",
+                   help="manifest file to write (default: print to stdout)")
+    x = sub.add_parser("expect", help="what each tensor-parallel rank of an engine will report "
+                       "for a checkpoint")
+    x.add_argument("paths", nargs="+", help="safetensors files, or directories of them")
+    x.add_argument("--engine", choices=["sglang"], default="sglang",
+                   help="the engine whose report to predict")
+    x.add_argument("--tp", type=int, default=1, help="tensor-parallel size of the engine")
+    x.add_argument("--mode", choices=["sglang", "sglang-cpu"], default="sglang",
+                   help="sglang (engine on GPUs: its Triton hash) or sglang-cpu (engine on CPUs)")
+    _add_digest_options(x, chunks=False)
+    x.add_argument("--config", default="",
+                   help="HF config.json (default: beside the checkpoint)")
+    x.add_argument("--threads", type=int, default=0, help="CPU threads (default: all)")
+    x.add_argument("-o", "--output", default="",
+                   help="reply file to write (default: print to stdout)")
+    c = sub.add_parser("compare",
+                       help="compare manifests or SGLang replies (exit 1 on any difference)")
+    c.add_argument("expected", help="expected manifest or SGLang reply")
+    c.add_argument("actual", help="actual manifest or SGLang reply")
+    c.add_argument("--json", action="store_true", help="print the report as JSON")
+    d = sub.add_parser("diff", help="locate differing chunks of tree digests (tensors and GPUs "
+                       "of SGLang replies)")
+    d.add_argument("expected", help="manifest with leaves, SGLang reply, or safetensors file/dir")
+    d.add_argument("actual", help="manifest with leaves, SGLang reply, or safetensors file/dir")
+    _add_digest_options(d)
+    return parser
+
+
+def _resolve_device(args) -> str:
+    import tensorhash
+    info = tensorhash.build_info()
+    sglang = args.mode in ("sglang", "sglang-cpu")
+    torch_cuda = False
+    if info["cuda"] and info["cuda_devices"] > 0 and args.device != "cpu":
+        try:
+            import torch
+            torch_cuda = torch.cuda.is_available()
+        except ImportError:
+            torch_cuda = False
+    if args.device == "cuda":
+        if not torch_cuda:
+            raise Error("invalid_argument",
+                        "--device cuda: no CUDA device (or this tensorhash was built without "
+                        "CUDA, or PyTorch, which uploads the files, is missing)")
+        if sglang:
+            raise Error("invalid_argument",
+                        "--mode %s is computed on the CPU; use --device cpu" % args.mode)
+        if args.leaves:
+            raise Error("invalid_argument", "--leaves is computed on the CPU; use --device cpu")
+        return "cuda"
+    if args.device == "auto" and torch_cuda and not args.leaves and not sglang:
+        return "cuda"
+    return "cpu"
+
+
+def _hash_on_device(paths, args, canonical) -> dict:
+    """Uploads the files' tensors with PyTorch and hashes them with one device_plan."""
+    import torch
+
+    from . import _tensors as _t
+    from ._safetensors import Checkpoint
+    with Checkpoint(paths) as ckpt:
+        names = list(ckpt.tensors)
+        uploaded = {}
+        for name, (dtype, shape, view) in ckpt.tensors.items():
+            raw = torch.frombuffer(view, dtype=torch.uint8) if len(view) else \
+                torch.empty(0, dtype=torch.uint8)
+            uploaded[name] = (raw.to("cuda"), dtype, shape)
+    prepared = [_t.prepare(t, 'tensor "%s"' % n, None, dtype, shape)
+                for n, (t, dtype, shape) in uploaded.items()]
+    rows = _t.run_digests(prepared, names, args.mode, args.chunk_bytes, canonical,
+                          args.nan_rule, 0)
+    header = _m.settings_header(args.mode, args.chunk_bytes, canonical, args.nan_rule)
+    return _m.build(header, [(n, r[1], r[2], r[0], None) for n, r in zip(names, rows)])
+
+
+def _run_hash(args) -> int:
+    import tensorhash
+    from ._safetensors import Checkpoint, expand_paths
+    from . import _tensors as _t
+    canonical = _t.check_settings(args.mode, args.chunk_bytes, args.canonical, args.nan_rule)
+    if args.leaves and args.mode != "tree":
+        raise Error("invalid_argument", "--leaves needs --mode tree")
+    if args.threads < 0:
+        raise Error("invalid_argument", "--threads must be >= 0")
+    start = time.perf_counter()
+    files = expand_paths(args.paths)
+    with Checkpoint(files) as ckpt:  # validates every file before anything is hashed
+        nbytes = ckpt.nbytes
+    device = _resolve_device(args)
+    if device == "cuda":
+        m = _hash_on_device(files, args, canonical)
+    else:
+        m = tensorhash.checkpoint_manifest(files, args.mode, args.chunk_bytes, args.canonical,
+                                           args.nan_rule, leaves=args.leaves,
+                                           threads=args.threads)
+    seconds = max(time.perf_counter() - start, 1e-9)
+    if args.output:
+        _m.save(m, args.output)
+    else:
+        sys.stdout.write(_m.dumps(m))
+        sys.stdout.flush()
+    sys.stderr.write("%d tensors, %.3f GB in %d file(s), %s on %s: %.3f s (%.2f GB/s)\n" % (
+        len(m["tensors"]), nbytes / 1e9, len(files), _m.describe_settings(m), device, seconds,
+        nbytes / 1e9 / seconds))
+    sys.stderr.write("aggregate %s%s%s\n" % (m["aggregate"], ", manifest written to "
+                                             if args.output else "", args.output))
+    return 0
+
+
+def _find_config(args) -> str:
+    """The HF config.json: --config, else beside the checkpoint (the first directory given, or
+    the first file's directory)."""
+    if args.config:
+        return args.config
+    first = args.paths[0]
+    config = os.path.join(first if os.path.isdir(first) else os.path.dirname(first),
+                          "config.json")
+    if not os.path.exists(config):
+        raise Error("io_error", "%s does not exist: pass the model's HF config with --config "
+                    "(heads, kv heads, head_dim, tied embeddings)" % config)
+    return config
+
+
+def _run_expect(args) -> int:
+    from ._safetensors import Checkpoint, expand_paths
+    canonical = _sg.check_settings(args.mode, args.canonical, args.nan_rule)
+    if args.tp < 1:
+        raise Error("invalid_argument", "--tp must be at least 1")
+    if args.threads < 0:
+        raise Error("invalid_argument", "--threads must be >= 0")
+    files = expand_paths(args.paths)
+    with Checkpoint(files) as ckpt:
+        model = _sg.model_of(_find_config(args))
+        start = time.perf_counter()
+        entries = [(view, dtype, shape) for dtype, shape, view in ckpt.tensors.values()]
+        try:
+            text = _sg.expected_text(list(ckpt.tensors), entries, model, args.tp, args.mode,
+                                     canonical, args.nan_rule, args.threads)
+        finally:
+            del entries
+    seconds = time.perf_counter() - start
+    if args.output:
+        _m.write_atomically(text + "\n", args.output)
+    else:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    reply = json.loads(text)
+    sys.stderr.write("%d ranks x %d parameters, %s: %.3f s\nper_engine_checksum %s%s%s\n" % (
+        len(reply["ranks"]), len(reply["ranks"][0]["checksums"]), reply["message"], seconds,
+        reply["per_engine_checksum"], ", written to " if args.output else "", args.output))
+    return 0
+
+
+def _report(c, as_json: bool) -> int:
+    """Prints a Comparison or SGLangComparison; returns the exit code."""
+    if as_json:
+        sys.stdout.write(json.dumps(c.to_json(), indent=1, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(c.summary())
+    return 0 if c.ok else EXIT_DIFFERENCES
+
+
+def _run_compare(args) -> int:
+    e_doc = _sg.read_document(args.expected)
+    a_doc = _sg.read_document(args.actual)
+    if e_doc.manifest is None or a_doc.manifest is None:  # GPU by GPU, tensor by tensor
+        return _report(_sg.compare_documents(e_doc, a_doc), args.json)
+    expected, actual = e_doc.manifest, a_doc.manifest
+    if _m.settings_of(expected) != _m.settings_of(actual):
+        raise Error("invalid_argument",
+                    "the manifests were hashed differently (%s vs %s): no digest can be "
+                    "compared; hash both the same way" % (_m.describe_settings(expected),
+                                                          _m.describe_settings(actual)))
+    return _report(_m.compare(expected, actual), args.json)
+
+
+def _leaves_of(path: str, args) -> _sg.Document:
+    """A manifest or SGLang reply file (.json), or a checkpoint's tree leaves as a manifest."""
+    if path.endswith(".json"):
+        return _sg.read_document(path)
+    import tensorhash
+    return _sg.Document(path, None, tensorhash.checkpoint_manifest(
+        [path], "tree", args.chunk_bytes, args.canonical, args.nan_rule, leaves=True))
+
+
+def _run_diff(args) -> int:
+    from . import _tensors as _t
+    _t.check_settings("tree", args.chunk_bytes, args.canonical, args.nan_rule)
+    e_doc = _leaves_of(args.expected, args)
+    a_doc = _leaves_of(args.actual, args)
+    # An SGLang reply holds one hash per tensor and no chunks: its differences are the tensors
+    # and GPUs that compare names.
+    if e_doc.manifest is None or a_doc.manifest is None:
+        return _report(_sg.compare_documents(e_doc, a_doc), False)
+    expected, actual = e_doc.manifest, a_doc.manifest
+    if expected["algorithm"] != "sha256-tree" or \
+            _m.settings_of(expected) != _m.settings_of(actual):
+        raise Error("invalid_argument", "diff needs two tree digests with the same settings "
+                    "(%s vs %s)" % (_m.describe_settings(expected),
+                                    _m.describe_settings(actual)))
+    c = _m.compare(expected, actual)
+    out = []
+    for mm in c.mismatched:
+        e = expected["tensors"][mm.name]
+        g = actual["tensors"][mm.name]
+        out.append("CHUNKS     %s\n" % mm.name)
+        if not e.get("leaves") or not g.get("leaves"):
+            out.append("  (no leaf digests recorded: hash with --leaves to locate the chunks)\n")
+            continue
+        numel = 1
+        for d in e["shape"]:
+            numel *= d
+        element = _m.canonical_element_bytes(expected, e["dtype"])
+        for d in _m.diff_leaves(e["leaves"], g["leaves"], expected["chunk_bytes"],
+                                numel * element, element):
+            out.append("  chunk %d: bytes [%d, %d), elements [%d, %d)\n" % (
+                d.chunk, d.byte_begin, d.byte_end, d.element_begin, d.element_end))
+    sys.stdout.write("".join(out) + c.summary())
+    return 0 if c.ok else EXIT_DIFFERENCES
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``tensorhash`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "hash":
+            return _run_hash(args)
+        if args.command == "expect":
+            return _run_expect(args)
+        if args.command == "compare":
+            return _run_compare(args)
+        return _run_diff(args)
+    except Error as e:
+        sys.stderr.write("%s\n" % e)
+        return EXIT_BAD_INPUT
+    except (OSError, MemoryError) as e:
+        sys.stderr.write("tensorhash: %s\n" % e)
+        return EXIT_BAD_INPUT
+
+
+def _console() -> None:  # pragma: no cover - used by __main__
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _console()
