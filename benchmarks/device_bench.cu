@@ -13,6 +13,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,6 +50,18 @@ struct arena {
   arena& operator=(const arena&) = delete;
   std::uint8_t* bytes() const { return static_cast<std::uint8_t*>(ptr); }
 };
+
+/// True when every arena was allocated; else marks the benchmark as skipped, since timing a
+/// kernel that reads or writes a null pointer would report a failure as a speed.
+bool allocated(benchmark::State& state, std::initializer_list<const arena*> arenas) {
+  for (const arena* a : arenas) {
+    if (a->ptr == nullptr) {
+      state.SkipWithError("not enough device memory");
+      return false;
+    }
+  }
+  return true;
+}
 
 /// (name, shape) of every parameter of Qwen2.5-7B (bf16, untied embeddings).
 std::vector<std::pair<std::string, std::vector<std::int64_t>>> qwen2_5_7b() {
@@ -98,8 +111,15 @@ template <class Plan>
 void run_plan(benchmark::State& state, const Plan& plan, const std::vector<std::uint64_t>& bytes,
               std::uint64_t chunk) {
   std::size_t temp_bytes = 0;
-  (void)plan.hash(nullptr, temp_bytes, nullptr, nullptr);
+  const cudaError_t query = plan.hash(nullptr, temp_bytes, nullptr, nullptr);
+  if (query != cudaSuccess) {
+    state.SkipWithError(cudaGetErrorString(query));
+    return;
+  }
   arena temp(temp_bytes), out(plan.size() * sizeof(th::digest256) + 1);
+  if (!allocated(state, {&temp, &out})) {
+    return;
+  }
   cudaEvent_t start, stop;
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
@@ -134,8 +154,7 @@ template <class Mode>
 void BM_single(benchmark::State& state) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
   arena a(bytes);
-  if (a.ptr == nullptr) {
-    state.SkipWithError("not enough device memory");
+  if (!allocated(state, {&a})) {
     return;
   }
   const th::tensor_view v(a.ptr, th::dtype::BF16, {static_cast<std::int64_t>(bytes / 2)}, {},
@@ -157,8 +176,7 @@ void BM_state_dict(benchmark::State& state) {
     total += (n + 255) / 256 * 256;
   }
   arena a(total);
-  if (a.ptr == nullptr) {
-    state.SkipWithError("not enough device memory for the 7B state dict");
+  if (!allocated(state, {&a})) {
     return;
   }
   std::vector<th::tensor_view> views;
@@ -184,6 +202,9 @@ void BM_small_tensors(benchmark::State& state) {
   const auto count = static_cast<std::size_t>(state.range(0));
   const std::size_t each = 4096;
   arena a(count * each);
+  if (!allocated(state, {&a})) {
+    return;
+  }
   std::vector<th::tensor_view> views;
   for (std::size_t i = 0; i < count; ++i) {
     views.emplace_back(a.bytes() + i * each, th::dtype::BF16,
@@ -198,6 +219,9 @@ void BM_small_tensors(benchmark::State& state) {
 void BM_d2d_copy(benchmark::State& state) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
   arena src(bytes), dst(bytes);
+  if (!allocated(state, {&src, &dst})) {
+    return;
+  }
   cudaEvent_t start, stop;
   cudaEventCreate(&start);
   cudaEventCreate(&stop);

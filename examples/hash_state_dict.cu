@@ -6,11 +6,33 @@
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <memory>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace th = tensorhash;
+
+namespace {
+
+struct cuda_free {
+  void operator()(void* p) const { cudaFree(p); }
+};
+using device_memory = std::unique_ptr<void, cuda_free>;
+
+device_memory device_alloc(std::size_t bytes) {
+  void* p = nullptr;
+  TENSORHASH_CUDA_TRY(cudaMalloc(&p, bytes));
+  return device_memory(p);
+}
+
+struct stream_destroy {
+  void operator()(cudaStream_t s) const { cudaStreamDestroy(s); }
+};
+using stream_owner = std::unique_ptr<std::remove_pointer_t<cudaStream_t>, stream_destroy>;
+
+}  // namespace
 
 int main() {
   int devices = 0;
@@ -49,10 +71,15 @@ int main() {
     offsets.push_back(total);
     total += (static_cast<std::uint64_t>(n) * 2 + 255) / 256 * 256;
   }
-  cudaStream_t stream;
-  TENSORHASH_CUDA_TRY(cudaStreamCreate(&stream));
-  std::uint8_t* arena = nullptr;
-  TENSORHASH_CUDA_TRY(cudaMalloc(&arena, total));
+  // Owners declared before the plan are released after it (docs/guide.md §3 has the rules): the
+  // stream and the tensors outlive it. A graph captured from the plan would be declared after it,
+  // to be destroyed first.
+  cudaStream_t raw_stream = nullptr;
+  TENSORHASH_CUDA_TRY(cudaStreamCreate(&raw_stream));
+  const stream_owner owned_stream(raw_stream);
+  const cudaStream_t stream = owned_stream.get();
+  const device_memory arena_memory = device_alloc(total);
+  auto* arena = static_cast<std::uint8_t*>(arena_memory.get());
   std::vector<th::tensor_view> host_views, device_views;
   for (std::size_t i = 0; i < shapes.size(); ++i) {
     TENSORHASH_CUDA_TRY(
@@ -64,14 +91,13 @@ int main() {
   }
 
   // Plan once; each hash is 1 + levels + 1 launches on `stream`, no host synchronisation.
+  const device_memory digests_memory = device_alloc(names.size() * sizeof(th::digest256));
+  auto* d_digests = static_cast<th::digest256*>(digests_memory.get());
   const th::device_plan<th::tree> plan(device_views, th::tree(), stream);
   std::size_t temp_bytes = 0;
   TENSORHASH_CUDA_TRY(plan.hash(nullptr, temp_bytes, nullptr, stream));
-  void* temp = nullptr;
-  th::digest256* d_digests = nullptr;
-  TENSORHASH_CUDA_TRY(cudaMalloc(&temp, temp_bytes));
-  TENSORHASH_CUDA_TRY(cudaMalloc(&d_digests, names.size() * sizeof(th::digest256)));
-  TENSORHASH_CUDA_TRY(plan.hash(temp, temp_bytes, d_digests, stream));
+  const device_memory temp = device_alloc(temp_bytes);
+  TENSORHASH_CUDA_TRY(plan.hash(temp.get(), temp_bytes, d_digests, stream));
   const auto digests = th::copy_digests_to_host(d_digests, names.size(), stream);
 
   const th::manifest gpu =
@@ -81,9 +107,5 @@ int main() {
   std::printf("%zu tensors, %.1f MB, %d launches per hash; GPU aggregate %s\n", names.size(),
               static_cast<double>(total) / 1e6, plan.launches(), gpu.aggregate().to_hex().c_str());
   std::printf("GPU and CPU manifests %s\n", th::compare(cpu, gpu).ok() ? "match" : "DIFFER");
-  cudaFree(d_digests);
-  cudaFree(temp);
-  cudaFree(arena);
-  cudaStreamDestroy(stream);
   return th::compare(cpu, gpu).ok() ? 0 : 1;
 }

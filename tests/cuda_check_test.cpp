@@ -28,3 +28,16 @@ TEST_CASE("A view marked as host memory is refused by the device entry check", "
     CHECK(std::string(e.what()).find("view 3 is marked as host memory") != std::string::npos);
   }
 }
+
+TEST_CASE("hash's device check refuses any device but the current one", "[error][cuda]") {
+  int current = -1;
+  if (cudaGetDevice(&current) != cudaSuccess) {
+    // No usable device (a CPU-only machine): the check passes cudaGetDevice's error on and never
+    // reports success, so a plan's hash launches nothing.
+    (void)cudaGetLastError();
+    CHECK(detail::check_current_device(0) != cudaSuccess);
+    return;
+  }
+  CHECK(detail::check_current_device(current) == cudaSuccess);
+  CHECK(detail::check_current_device(current + 1) == cudaErrorInvalidDevice);
+}

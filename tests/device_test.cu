@@ -1,7 +1,8 @@
 // CUDA backend on a real device: device digests == Python reference and CPU backend digests,
 // batches of 1 to 5000 tensors, a tensor over 4 GiB, NIST vectors hashed in a kernel, CUDA graph
-// capture and replay, concurrent streams, and entry checks. Without a CUDA device the program
-// exits with 77, which ctest reports as "Skipped" (never as passed).
+// capture and replay, concurrent streams, the plan's lifetime rules (docs/guide.md §3), launch
+// errors and entry checks. Without a CUDA device the program exits with 77, which ctest reports
+// as "Skipped" (never as passed).
 #define CATCH_CONFIG_RUNNER
 #include "test_util.hpp"
 
@@ -34,6 +35,32 @@ struct device_buffer {
   device_buffer(const device_buffer&) = delete;
   device_buffer& operator=(const device_buffer&) = delete;
   std::uint8_t* bytes() const { return static_cast<std::uint8_t*>(ptr); }
+};
+
+/// A non-blocking stream: it does not wait for the legacy default stream, so every test that
+/// uses one orders its own work on it.
+struct stream_owner {
+  cudaStream_t s = nullptr;
+  stream_owner() { CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
+  ~stream_owner() { cudaStreamDestroy(s); }
+  stream_owner(const stream_owner&) = delete;
+  stream_owner& operator=(const stream_owner&) = delete;
+};
+
+/// A captured graph and its executable, destroyed together. Declared after the plan it was
+/// captured from, so that it goes first, as the lifetime rules ask.
+struct graph_owner {
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  graph_owner() = default;
+  ~graph_owner() {
+    if (exec != nullptr)
+      cudaGraphExecDestroy(exec);
+    if (graph != nullptr)
+      cudaGraphDestroy(graph);
+  }
+  graph_owner(const graph_owner&) = delete;
+  graph_owner& operator=(const graph_owner&) = delete;
 };
 
 /// A view with the same layout as `v` over `base` in device memory.
@@ -214,43 +241,107 @@ TEST_CASE("A tensor over 4 GiB and a broadcast view past 2^31 elements", "[devic
 
 TEST_CASE("A captured CUDA graph replays with the same digests and sees new data",
           "[device][graph]") {
+  // Declaration order is the lifetime order: the stream and buffers outlive the plan, and the
+  // plan outlives the graph captured from it.
+  const stream_owner stream;
   const std::size_t bytes = std::size_t{3} << 20;
   device_buffer data(bytes), out(2 * sizeof(digest256));
-  fill_kernel<<<64, 256>>>(static_cast<std::uint64_t*>(data.ptr), bytes / 8, 1);
+  // Filled on the stream that hashes: a non-blocking stream would not wait for the legacy one.
+  fill_kernel<<<64, 256, 0, stream.s>>>(static_cast<std::uint64_t*>(data.ptr), bytes / 8, 1);
+  CUDA_OK(cudaGetLastError());
   const std::vector<tensor_view> views = {
       tensor_view(data.ptr, dtype::BF16, {1024, 1536}, {}, location::cuda(0)),
       tensor_view(data.ptr, dtype::BF16, {1536, 1024}, {1, 1536}, location::cuda(0))};
-  cudaStream_t stream;
-  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  device_plan<tree> plan(views, tree(), stream);
+  device_plan<tree> plan(views, tree(), stream.s);
   std::size_t temp_bytes = 0;
-  CUDA_OK(plan.hash(nullptr, temp_bytes, nullptr, stream));
+  CUDA_OK(plan.hash(nullptr, temp_bytes, nullptr, stream.s));
   device_buffer temp(temp_bytes);
   auto* d_out = static_cast<digest256*>(out.ptr);
-  CUDA_OK(plan.hash(temp.ptr, temp_bytes, d_out, stream));
-  const auto direct = copy_digests_to_host(d_out, 2, stream);
+  CUDA_OK(plan.hash(temp.ptr, temp_bytes, d_out, stream.s));
+  const auto direct = copy_digests_to_host(d_out, 2, stream.s);
 
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-  CUDA_OK(plan.hash(temp.ptr, temp_bytes, d_out, stream));
-  CUDA_OK(cudaStreamEndCapture(stream, &graph));
-  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  graph_owner g;
+  CUDA_OK(cudaStreamBeginCapture(stream.s, cudaStreamCaptureModeGlobal));
+  CUDA_OK(plan.hash(temp.ptr, temp_bytes, d_out, stream.s));
+  CUDA_OK(cudaStreamEndCapture(stream.s, &g.graph));
+  CUDA_OK(cudaGraphInstantiate(&g.exec, g.graph, 0));
   for (int replay = 0; replay < 2; ++replay) {
-    CUDA_OK(cudaMemsetAsync(d_out, 0, 2 * sizeof(digest256), stream));
-    CUDA_OK(cudaGraphLaunch(exec, stream));
-    CHECK(copy_digests_to_host(d_out, 2, stream) == direct);
+    CUDA_OK(cudaMemsetAsync(d_out, 0, 2 * sizeof(digest256), stream.s));
+    CUDA_OK(cudaGraphLaunch(g.exec, stream.s));
+    CHECK(copy_digests_to_host(d_out, 2, stream.s) == direct);
   }
-  fill_kernel<<<64, 256, 0, stream>>>(static_cast<std::uint64_t*>(data.ptr), bytes / 8, 2);
-  CUDA_OK(cudaGraphLaunch(exec, stream));
-  const auto changed = copy_digests_to_host(d_out, 2, stream);
+  fill_kernel<<<64, 256, 0, stream.s>>>(static_cast<std::uint64_t*>(data.ptr), bytes / 8, 2);
+  CUDA_OK(cudaGetLastError());
+  CUDA_OK(cudaGraphLaunch(g.exec, stream.s));
+  const auto changed = copy_digests_to_host(d_out, 2, stream.s);
   CHECK(changed[0] != direct[0]);
   std::vector<std::uint8_t> host(bytes);
   CUDA_OK(cudaMemcpy(host.data(), data.ptr, bytes, cudaMemcpyDeviceToHost));
   CHECK(changed[0] == host_hash(tensor_view(host.data(), dtype::BF16, {1024, 1536})));
-  CUDA_OK(cudaGraphExecDestroy(exec));
-  CUDA_OK(cudaGraphDestroy(graph));
-  CUDA_OK(cudaStreamDestroy(stream));
+}
+
+TEST_CASE("A plan serves any stream, needs no construction stream, and may die with work queued",
+          "[device][lifetime]") {
+  // 5000 tensors: hundreds of KiB of schedule copied from pageable memory, which a hash on another
+  // stream would race (memcheck --track-stream-ordered-races all) if the constructor did not wait.
+  const std::size_t count = 5000, each = 4096;
+  std::mt19937_64 rng(11);
+  std::vector<std::uint8_t> host(count * each);
+  for (auto& x : host)
+    x = static_cast<std::uint8_t>(rng());
+  const stream_owner run;
+  device_buffer data(host.size()), out(count * sizeof(digest256));
+  CUDA_OK(cudaMemcpyAsync(data.ptr, host.data(), host.size(), cudaMemcpyHostToDevice, run.s));
+  std::vector<tensor_view> host_views, dev_views;
+  for (std::size_t i = 0; i < count; ++i) {
+    host_views.push_back(
+        tensor_view(host.data() + i * each, dtype::BF16, {2, static_cast<std::int64_t>(each / 4)}));
+    dev_views.push_back(on_device(host_views.back(), data.bytes() + i * each));
+  }
+  std::unique_ptr<device_plan<tree>> plan;
+  {
+    const stream_owner build;
+    plan = std::make_unique<device_plan<tree>>(dev_views, tree(1024), build.s);
+  }  // the construction stream is gone: the plan must not need it any more
+  std::size_t temp_bytes = 0;
+  CUDA_OK(plan->hash(nullptr, temp_bytes, nullptr, run.s));
+  device_buffer temp(temp_bytes);
+  auto* d_out = static_cast<digest256*>(out.ptr);
+  CUDA_OK(plan->hash(temp.ptr, temp_bytes, d_out, run.s));
+  plan.reset();  // the hash may still be running on `run`: the destructor waits for it
+  CHECK(copy_digests_to_host(d_out, count, run.s) ==
+        host_engine<tree>(tree(1024)).hash(host_views));
+}
+
+TEST_CASE("hash reports its own launches, not errors left by earlier calls", "[device][launch]") {
+  const stream_owner stream;
+  device_buffer data(1 << 20), out(sizeof(digest256));
+  CUDA_OK(cudaMemsetAsync(data.ptr, 7, 1 << 20, stream.s));
+  const tensor_view v(data.ptr, dtype::U8, {1 << 20}, {}, location::cuda(0));
+  const device_plan<tree> plan(std::vector<tensor_view>{v}, tree(), stream.s);
+  std::size_t temp_bytes = 0;
+  CUDA_OK(plan.hash(nullptr, temp_bytes, nullptr, stream.s));
+  device_buffer temp(temp_bytes);
+  // A failed call of the caller's own leaves its (non-sticky) error as the thread's last error.
+  void* huge = nullptr;
+  REQUIRE(cudaMalloc(&huge, std::size_t{1} << 62) == cudaErrorMemoryAllocation);
+  CHECK(plan.hash(temp.ptr, temp_bytes, static_cast<digest256*>(out.ptr), stream.s) == cudaSuccess);
+  (void)cudaGetLastError();
+  std::vector<std::uint8_t> host(1 << 20, 7);
+  CHECK(copy_digests_to_host(static_cast<digest256*>(out.ptr), 1, stream.s)[0] ==
+        host_hash(tensor_view(host.data(), dtype::U8, {1 << 20})));
+  // Kernels launch on the current device: a plan made for another one refuses to launch.
+  int devices = 0;
+  CUDA_OK(cudaGetDeviceCount(&devices));
+  if (devices < 2) {
+    WARN("one CUDA device: the wrong-device check is covered by cuda_check_test only");
+    return;
+  }
+  CUDA_OK(cudaSetDevice(1));
+  const cudaError_t other =
+      plan.hash(temp.ptr, temp_bytes, static_cast<digest256*>(out.ptr), nullptr);
+  CUDA_OK(cudaSetDevice(0));
+  CHECK(other == cudaErrorInvalidDevice);
 }
 
 TEST_CASE("Several streams hash concurrently with identical results", "[device][streams]") {
@@ -260,32 +351,25 @@ TEST_CASE("Several streams hash concurrently with identical results", "[device][
   CUDA_OK(cudaDeviceSynchronize());
   const std::vector<tensor_view> views = {
       tensor_view(data.ptr, dtype::F32, {2048, 2048}, {}, location::cuda(0))};
+  constexpr std::size_t streams = 4;
+  std::vector<stream_owner> s(streams);
   device_plan<tree, to_bf16> plan(views, tree());
   std::size_t temp_bytes = 0;
   CUDA_OK(plan.hash(nullptr, temp_bytes, nullptr, nullptr));
-  constexpr int streams = 4;
-  std::vector<cudaStream_t> s(streams);
   std::vector<std::unique_ptr<device_buffer>> temps, outs;
-  for (int i = 0; i < streams; ++i) {
-    CUDA_OK(cudaStreamCreateWithFlags(&s[static_cast<std::size_t>(i)], cudaStreamNonBlocking));
+  for (std::size_t i = 0; i < streams; ++i) {
     temps.push_back(std::make_unique<device_buffer>(temp_bytes));
     outs.push_back(std::make_unique<device_buffer>(sizeof(digest256)));
   }
-  for (int i = 0; i < streams; ++i) {
-    CUDA_OK(plan.hash(temps[static_cast<std::size_t>(i)]->ptr, temp_bytes,
-                      static_cast<digest256*>(outs[static_cast<std::size_t>(i)]->ptr),
-                      s[static_cast<std::size_t>(i)]));
+  for (std::size_t i = 0; i < streams; ++i) {
+    CUDA_OK(plan.hash(temps[i]->ptr, temp_bytes, static_cast<digest256*>(outs[i]->ptr), s[i].s));
   }
   std::vector<std::uint8_t> host(bytes);
   CUDA_OK(cudaMemcpy(host.data(), data.ptr, bytes, cudaMemcpyDeviceToHost));
   const auto expected =
       host_hash<tree, to_bf16>(tensor_view(host.data(), dtype::F32, {2048, 2048}));
-  for (int i = 0; i < streams; ++i) {
-    const auto got =
-        copy_digests_to_host(static_cast<digest256*>(outs[static_cast<std::size_t>(i)]->ptr), 1,
-                             s[static_cast<std::size_t>(i)]);
-    CHECK(got[0] == expected);
-    CUDA_OK(cudaStreamDestroy(s[static_cast<std::size_t>(i)]));
+  for (std::size_t i = 0; i < streams; ++i) {
+    CHECK(copy_digests_to_host(static_cast<digest256*>(outs[i]->ptr), 1, s[i].s)[0] == expected);
   }
 }
 

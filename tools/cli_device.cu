@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstring>
+#include <memory>
 
 namespace th = tensorhash;
 
@@ -18,6 +19,20 @@ bool cuda_device_present() {
 
 namespace {
 
+/// Frees stream-ordered memory on the stream that allocated it: after the copies and kernels
+/// queued there, and also when hashing throws half way.
+struct free_on_stream {
+  cudaStream_t stream;
+  void operator()(void* p) const noexcept { (void)cudaFreeAsync(p, stream); }
+};
+using stream_memory = std::unique_ptr<void, free_on_stream>;
+
+stream_memory allocate(std::size_t bytes, cudaStream_t stream) {
+  void* p = nullptr;
+  TENSORHASH_CUDA_TRY(cudaMallocAsync(&p, bytes, stream));
+  return stream_memory(p, free_on_stream{stream});
+}
+
 template <class Mode, class Canon>
 std::vector<th::digest256> run(const std::vector<th::tensor_view>& views, Mode mode,
                                cudaStream_t stream) {
@@ -29,11 +44,10 @@ std::vector<th::digest256> run(const std::vector<th::tensor_view>& views, Mode m
   }
   int device = 0;
   TENSORHASH_CUDA_TRY(cudaGetDevice(&device));
-  void* arena = nullptr;
-  TENSORHASH_CUDA_TRY(cudaMallocAsync(&arena, total + 1, stream));
+  const stream_memory arena = allocate(total + 1, stream);
   std::vector<th::tensor_view> on_device;
   for (std::size_t i = 0; i < views.size(); ++i) {
-    auto* dst = static_cast<std::uint8_t*>(arena) + offsets[i];
+    auto* dst = static_cast<std::uint8_t*>(arena.get()) + offsets[i];
     TENSORHASH_CUDA_TRY(
         cudaMemcpyAsync(dst, views[i].data(), views[i].nbytes(), cudaMemcpyHostToDevice, stream));
     std::int64_t shape[th::max_rank];
@@ -42,15 +56,10 @@ std::vector<th::digest256> run(const std::vector<th::tensor_view>& views, Mode m
     on_device.emplace_back(views[i].nbytes() == 0 ? nullptr : dst, views[i].dtype(),
                            views[i].rank(), shape, nullptr, th::location::cuda(device));
   }
-  th::digest256* d_out = nullptr;
-  TENSORHASH_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void**>(&d_out),
-                                      views.size() * sizeof(th::digest256) + 1, stream));
+  const stream_memory out = allocate(views.size() * sizeof(th::digest256) + 1, stream);
+  auto* d_out = static_cast<th::digest256*>(out.get());
   th::device_hash<Mode, Canon>(on_device.data(), on_device.size(), d_out, mode, stream);
-  auto digests = th::copy_digests_to_host(d_out, views.size(), stream);
-  TENSORHASH_CUDA_TRY(cudaFreeAsync(d_out, stream));
-  TENSORHASH_CUDA_TRY(cudaFreeAsync(arena, stream));
-  TENSORHASH_CUDA_TRY(cudaStreamSynchronize(stream));
-  return digests;
+  return th::copy_digests_to_host(d_out, views.size(), stream);
 }
 
 template <class Canon>

@@ -23,8 +23,16 @@
  * **Temporary storage** follows CUB's two-phase convention: call `hash` with a null
  * `d_temp_storage` to learn the bytes, then again with that much device memory. The engine
  * keeps control of allocation (PyTorch's caching allocator, a graph memory pool), and nothing
- * is allocated on the hot path. The plan's own descriptor array is allocated stream-ordered
- * (`cudaMallocAsync`) on the stream given at construction and freed on it by the destructor.
+ * is allocated on the hot path.
+ *
+ * **Lifetime.** The constructor uploads the schedule on the stream it is given and waits for
+ * that upload, so the plan owes nothing to that stream afterwards: `hash` may run on any stream
+ * of the plan's device, or in a graph, and the construction stream may be destroyed at once.
+ * The destructor frees the schedule with `cudaFree`, which waits until the device has finished
+ * all work queued on it, so a plan may be destroyed right after `hash` calls still in flight on
+ * any stream. A graph captured from `hash` reads the schedule each time it is launched, which
+ * the plan cannot know of: destroy every graph captured from `hash`, and its executable graphs,
+ * before the plan. docs/guide.md §3 lists these rules.
  *
  * **Errors.** Construction throws `tensorhash::error` (bad views, host pointers,
  * `cuda_error` naming the failing call). `hash` returns the `cudaError_t` of the first failing
@@ -71,7 +79,11 @@ TENSORHASH_NAMESPACE_BEGIN
  * @tparam Hasher a model of the hasher concept
  *
  * The plan refers to the tensors' memory, not their values: hash again after the values change.
- * Move-only. `hash` may be called concurrently on several streams.
+ * Move-only. `hash` may be called concurrently on several streams. Lifetime (file comment):
+ * the construction stream is not used after the constructor returns; the plan may be destroyed
+ * while `hash` work is in flight (the destructor waits for the device), but only after every
+ * graph captured from `hash` has been destroyed; the tensors must outlive the work that reads
+ * them.
  */
 template <class Mode = tree, class Canon = as_stored, class Hasher = sha256>
 class device_plan {
@@ -81,16 +93,16 @@ class device_plan {
   using digest_type = typename Hasher::digest_type;
 
   /**
-   * @brief Checks the tensors, builds the schedule and uploads it on `stream`.
+   * @brief Checks the tensors, builds the schedule, uploads it on `stream` and waits for the
+   *        upload (so the host synchronises with `stream`; not for use while it is captured).
    * @param tensors composites (slices, concatenations; a view converts) on the current device
    * @param mode    mode value (tree carries its chunk size)
-   * @param stream  stream that orders the upload and, later, the destructor's free
+   * @param stream  stream that orders the upload after the caller's work; unused afterwards
    * @throw error wrong_memory_space for a piece that is not device memory of the current
    *        device, size_overflow, cuda_error naming a failed CUDA call
    */
   explicit device_plan(const std::vector<composite_view>& tensors, Mode mode = Mode{},
-                       cudaStream_t stream = nullptr)
-      : stream_(stream) {
+                       cudaStream_t stream = nullptr) {
     TENSORHASH_CUDA_TRY(cudaGetDevice(&device_));
     int major = 0, minor = 0;
     TENSORHASH_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_));
@@ -105,7 +117,7 @@ class device_plan {
       chunk_ = mode.chunk_bytes();
     }
     schedule_ = detail::make_schedule<Canon>(tensors.data(), tensors.size(), chunk_);
-    upload();
+    upload(stream);
   }
 
   /// @overload for plain views
@@ -126,13 +138,8 @@ class device_plan {
   }
   device_plan(const device_plan&) = delete;
   device_plan& operator=(const device_plan&) = delete;
-
-  /// Frees the uploaded schedule on the construction stream (stream-ordered, no host sync).
-  ~device_plan() {
-    if (d_schedule_ != nullptr) {
-      (void)cudaFreeAsync(d_schedule_, stream_);
-    }
-  }
+  /// Frees the schedule with `cudaFree`, after all work queued on the plan's device.
+  ~device_plan() = default;
 
   /// Tensors in the batch (digests written by `hash`).
   std::size_t size() const noexcept { return schedule_.tensors(); }
@@ -148,7 +155,8 @@ class device_plan {
    * @param d_temp_storage device memory for intermediate digests, or null to query its size
    * @param temp_storage_bytes in: bytes at `d_temp_storage`; out (query): bytes needed
    * @return cudaSuccess, cudaErrorInvalidValue for too little temporary storage or a null
-   *         `d_out`, or the error of the first failing launch
+   *         `d_out`, cudaErrorInvalidDevice when the current device is not the plan's (kernels
+   *         launch on the current device), or the error of the first failing launch
    */
   cudaError_t hash(void* d_temp_storage, std::size_t& temp_storage_bytes, digest_type* d_out,
                    cudaStream_t stream) const {
@@ -166,6 +174,7 @@ class device_plan {
     if (size() == 0) {
       return cudaSuccess;
     }
+    TENSORHASH_CUDA_RETURN(detail::check_current_device(device_));
     const std::uint64_t tensors = schedule_.tensors();
     auto* buf_a = static_cast<digest_type*>(d_temp_storage);
     auto* buf_b = reinterpret_cast<digest_type*>(static_cast<char*>(d_temp_storage) + leaves_bytes);
@@ -176,11 +185,10 @@ class device_plan {
     if (schedule_.items() > 0) {
       TENSORHASH_CUDA_RETURN(detail::with_item_policy(cc_, [&](auto policy) {
         using policy_t = decltype(policy);
-        detail::item_kernel<policy_t, Hasher, Canon>
-            <<<detail::grid_for(schedule_.items(), policy_t::threads_per_block),
-               policy_t::threads_per_block, 0, stream>>>(device_view_, schedule_.items(),
-                                                         items_out);
-        return cudaPeekAtLastError();
+        return detail::launch(detail::item_kernel<policy_t, Hasher, Canon>,
+                              detail::grid_for(schedule_.items(), policy_t::threads_per_block),
+                              policy_t::threads_per_block, stream, device_view_, schedule_.items(),
+                              items_out);
       }));
     }
     if constexpr (std::is_same_v<Mode, tree>) {
@@ -188,15 +196,14 @@ class device_plan {
       for (int l = 0; l < schedule_.levels; ++l) {
         const digest_type* in = l % 2 == 0 ? buf_a : buf_b;
         digest_type* out = l % 2 == 0 ? buf_b : buf_a;
-        detail::level_kernel<Hasher>
-            <<<detail::grid_for(schedule_.nodes(l + 1), threads), threads, 0, stream>>>(
-                in, d_row(l), d_row(l + 1), tensors, schedule_.nodes(l + 1), out);
-        TENSORHASH_CUDA_RETURN(cudaPeekAtLastError());
+        TENSORHASH_CUDA_RETURN(detail::launch(
+            detail::level_kernel<Hasher>, detail::grid_for(schedule_.nodes(l + 1), threads),
+            threads, stream, in, d_row(l), d_row(l + 1), tensors, schedule_.nodes(l + 1), out));
       }
       const digest_type* last = schedule_.levels % 2 == 0 ? buf_a : buf_b;
-      detail::root_kernel<Hasher><<<detail::grid_for(tensors, threads), threads, 0, stream>>>(
-          last, d_row(schedule_.levels), tensors, d_out);
-      TENSORHASH_CUDA_RETURN(cudaPeekAtLastError());
+      TENSORHASH_CUDA_RETURN(detail::launch(detail::root_kernel<Hasher>,
+                                            detail::grid_for(tensors, threads), threads, stream,
+                                            last, d_row(schedule_.levels), tensors, d_out));
     }
     return cudaSuccess;
   }
@@ -211,8 +218,10 @@ class device_plan {
     return std::vector<composite_view>(views, views + count);
   }
 
-  /// Uploads the schedule's four arrays in one stream-ordered allocation.
-  void upload() {
+  /// Uploads the schedule's four arrays into one allocation, ordered on `stream`, and waits for
+  /// the copies: they read pageable host memory, and `hash` may read the schedule from any stream
+  /// (or a graph), which nothing would otherwise order after them.
+  void upload(cudaStream_t stream) {
     if (schedule_.tensors() == 0) {
       return;
     }
@@ -228,12 +237,13 @@ class device_plan {
       at[i] = total;
       total += align(sizes[i]);
     }
-    TENSORHASH_CUDA_TRY(cudaMallocAsync(&d_schedule_, total, stream_));
-    auto* base = static_cast<char*>(d_schedule_);
+    d_schedule_ = detail::device_malloc(total, device_);
+    auto* base = static_cast<char*>(d_schedule_.get());
     for (int i = 0; i < 4; ++i) {
       TENSORHASH_CUDA_TRY(
-          cudaMemcpyAsync(base + at[i], sources[i], sizes[i], cudaMemcpyHostToDevice, stream_));
+          cudaMemcpyAsync(base + at[i], sources[i], sizes[i], cudaMemcpyHostToDevice, stream));
     }
+    TENSORHASH_CUDA_TRY(cudaStreamSynchronize(stream));
     device_view_ = {reinterpret_cast<const detail::tensor_desc*>(base + at[0]),
                     reinterpret_cast<const detail::composite_desc*>(base + at[1]),
                     reinterpret_cast<const std::uint64_t*>(base + at[2]),
@@ -247,7 +257,6 @@ class device_plan {
     std::swap(chunk_, other.chunk_);
     std::swap(device_, other.device_);
     std::swap(cc_, other.cc_);
-    std::swap(stream_, other.stream_);
     std::swap(d_schedule_, other.d_schedule_);
     std::swap(device_view_, other.device_view_);
   }
@@ -256,8 +265,7 @@ class device_plan {
   std::uint64_t chunk_ = 0;  // 0 in exact mode
   int device_ = 0;
   int cc_ = 0;
-  cudaStream_t stream_ = nullptr;
-  void* d_schedule_ = nullptr;  // descs | composites | piece offsets | level offsets
+  detail::device_memory d_schedule_;  // descs | composites | piece offsets | level offsets
   detail::schedule_view device_view_{};
 };
 
@@ -280,9 +288,10 @@ std::vector<Digest> copy_digests_to_host(const Digest* d_digests, std::size_t co
 }
 
 /**
- * @brief One-shot convenience: plan, temporary storage (`cudaMallocAsync`), hash, free — all
- *        ordered on `stream`, no host synchronisation. Not for graph capture (the plan's upload
- *        copies from pageable memory); capture `device_plan::hash` instead.
+ * @brief One-shot convenience: plan, temporary storage (`cudaMallocAsync`), hash, free, ordered
+ *        on `stream`. It synchronises twice, as the plan does: its constructor waits for the
+ *        upload and its destructor for the device. Not for graph capture; capture
+ *        `device_plan::hash` instead.
  * @throw error as device_plan's constructor, or cuda_error naming a failed call
  */
 template <class Mode = tree, class Canon = as_stored, class Hasher = sha256>

@@ -1,6 +1,7 @@
 /**
  * @file detail/cuda_check.cuh
- * @brief CUDA error reporting and the entry checks of the device backend.
+ * @brief CUDA error reporting, the entry checks of the device backend and the owner of its
+ *        device memory.
  */
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 
 TENSORHASH_NAMESPACE_BEGIN
@@ -73,6 +75,48 @@ inline void check_device_view(const tensor_view& v, std::size_t index, int devic
                                               std::to_string(attr.device) + ", not device " +
                                               std::to_string(device));
   }
+}
+
+/**
+ * @brief cudaSuccess when the calling thread's current device is `device`, else
+ *        cudaErrorInvalidDevice (or what cudaGetDevice failed with). Kernels launch on the
+ *        current device, whatever device the data lives on, so a plan checks before each launch.
+ */
+inline cudaError_t check_current_device(int device) noexcept {
+  int current = -1;
+  const cudaError_t status = cudaGetDevice(&current);
+  if (status != cudaSuccess) {
+    return status;
+  }
+  return current == device ? cudaSuccess : cudaErrorInvalidDevice;
+}
+
+/// Deleter of memory from cudaMalloc on `device`. cudaFree waits for all work queued on the
+/// current device, on every stream, before it releases memory; making the owner's device current
+/// first extends that wait to kernels still reading the memory when another device is current.
+struct device_free {
+  int device = 0;
+  void operator()(void* p) const noexcept {
+    int current = device;
+    (void)cudaGetDevice(&current);
+    (void)cudaSetDevice(device);
+    (void)cudaFree(p);
+    (void)cudaSetDevice(current);
+  }
+};
+
+/// Device memory owned by one object, freed (after the device's queued work) on destruction.
+using device_memory = std::unique_ptr<void, device_free>;
+
+/**
+ * @brief `bytes` of memory on the current device `device` (cudaMalloc: usable on every stream
+ *        as soon as it returns, unlike stream-ordered memory).
+ * @throw error cuda_error naming the failed call
+ */
+inline device_memory device_malloc(std::size_t bytes, int device) {
+  void* p = nullptr;
+  TENSORHASH_CUDA_TRY(cudaMalloc(&p, bytes));
+  return device_memory(p, device_free{device});
 }
 
 }  // namespace detail

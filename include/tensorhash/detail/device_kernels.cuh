@@ -11,6 +11,8 @@
 
 #include <cub/thread/thread_load.cuh>
 
+#include <cuda_runtime.h>
+
 #include <cstdint>
 
 TENSORHASH_NAMESPACE_BEGIN
@@ -74,6 +76,23 @@ __global__ void __launch_bounds__(level_policy::threads_per_block)
 inline unsigned grid_for(std::uint64_t work, int threads) {
   const std::uint64_t blocks = (work + threads - 1) / threads;
   return static_cast<unsigned>(blocks < 0x7FFFFFFFu ? (blocks == 0 ? 1 : blocks) : 0x7FFFFFFFu);
+}
+
+/**
+ * @brief Launches `kernel` on `stream` and returns the status of this launch alone.
+ *
+ * A `<<<...>>>` launch reports only through cudaGetLastError / cudaPeekAtLastError, which also
+ * return an error that any earlier runtime call of the thread left behind (the caller's, say), so
+ * a launch that worked would be reported as failed. cudaLaunchKernelEx returns its own status.
+ */
+template <class... Params, class... Args>
+cudaError_t launch(void (*kernel)(Params...), unsigned blocks, int threads, cudaStream_t stream,
+                   Args... args) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(blocks);
+  config.blockDim = dim3(static_cast<unsigned>(threads));
+  config.stream = stream;
+  return cudaLaunchKernelEx(&config, kernel, args...);
 }
 
 }  // namespace detail
