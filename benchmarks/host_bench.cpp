@@ -5,14 +5,19 @@
 // Every benchmark reports bytes_per_second of tensor bytes (stored bytes for the converting
 // ones); report.py turns them into GB/s and the ratios we track: exact and tree vs OpenSSL per
 // core and on all cores, a many-tensor exact batch vs OpenSSL over the same tensors, converting
-// and transposed paths vs the same bytes hashed as stored and contiguous.
+// and transposed paths vs the same bytes hashed as stored and contiguous; SGLang's 64-bit hash
+// per word loop and thread count vs a plain read of the same bytes (the memory ceiling).
 #include <tensorhash/host.hpp>
+#include <tensorhash/sglang.hpp>
 
 #include <benchmark/benchmark.h>
 #include <openssl/sha.h>
 
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <random>
+#include <thread>
 #include <vector>
 
 namespace th = tensorhash;
@@ -156,6 +161,95 @@ void BM_exact_batch(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
 }
 
+// Tree mode on one thread with a forced SHA-256 implementation and stream count: the
+// interleaving that host_tuning<0> picks per CPU, measured against its alternatives.
+template <th::sha256_impl Impl, unsigned Streams>
+void BM_tree_streams(benchmark::State& state) {
+  const auto& cpu = th::detail::host_cpu();
+  if ((Impl == th::sha256_impl::shani && !cpu.sha_ni) ||
+      (Impl == th::sha256_impl::avx512 && !cpu.avx512)) {
+    state.SkipWithError("this CPU lacks the instruction set");
+    return;
+  }
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  th::host_engine<th::tree, th::as_stored, th::basic_sha256<Impl>, th::host_tuning<Streams>> engine(
+      th::tree(), 1);
+  const auto v = bf16_view(bytes);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(engine.hash(v));
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+
+// SGLang's GPU hash on the CPU (sglang.hpp): range(1) the word loop (sglang_impl), range(2)
+// threads. Skipped where the CPU lacks the instruction set.
+void BM_sglang64(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  const auto impl = static_cast<th::sglang_impl>(state.range(1));
+  std::unique_ptr<th::sglang_engine<>> engine;
+  try {
+    engine = std::make_unique<th::sglang_engine<>>(static_cast<unsigned>(state.range(2)), impl);
+  } catch (const th::error& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  const auto v = bf16_view(bytes);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(engine->hash(v));
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+
+// SGLang's CPU recipe (the first 8 bytes of SHA-256): one chain, like OpenSSL.
+void BM_sglang_cpu64(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  th::sglang_engine<th::sglang_cpu64> engine(1);
+  const auto v = bf16_view(bytes);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(engine.hash(v));
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+
+// The memory ceiling: every 8-byte word of the buffer XORed together on range(1) threads.
+void BM_memory_read(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  const auto threads = static_cast<std::size_t>(state.range(1));
+  const auto& data = buffer(bytes);
+  const auto read = [&](std::size_t begin, std::size_t end, std::uint64_t* out) {
+    std::uint64_t acc = 0;
+    for (std::size_t i = begin; i < end; i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, data.data() + i, 8);
+      acc ^= w;
+    }
+    *out = acc;
+  };
+  std::vector<std::uint64_t> sums(threads);
+  for (auto _ : state) {
+    std::vector<std::thread> pool;
+    const std::size_t part = bytes / threads / 8 * 8;
+    for (std::size_t t = 1; t < threads; ++t) {
+      pool.emplace_back(read, t * part, t + 1 == threads ? bytes : (t + 1) * part, &sums[t]);
+    }
+    read(0, threads == 1 ? bytes : part, &sums[0]);
+    for (auto& th : pool) {
+      th.join();
+    }
+    benchmark::DoNotOptimize(sums.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+
+void sglang_args(benchmark::internal::Benchmark* b) {
+  for (const auto impl :
+       {th::sglang_impl::scalar, th::sglang_impl::avx2, th::sglang_impl::avx512}) {
+    for (std::int64_t threads : {1, 2}) {
+      b->Args({256 << 20, static_cast<std::int64_t>(impl), threads});
+    }
+  }
+}
+
 constexpr std::int64_t MiB = 1 << 20;
 
 void sizes(benchmark::internal::Benchmark* b) {
@@ -194,6 +288,30 @@ BENCHMARK(BM_exact_f32_as_stored)->Arg(256 * MiB)->Unit(benchmark::kMillisecond)
 BENCHMARK(BM_exact_f16_to_f32)->Arg(256 * MiB)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_openssl_batch)->Arg(256 * MiB)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_exact_batch)
+    ->Args({256 * MiB, 1})
+    ->Args({256 * MiB, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+BENCHMARK(BM_tree_streams<th::sha256_impl::shani, 1>)
+    ->Arg(256 * MiB)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_tree_streams<th::sha256_impl::shani, 2>)
+    ->Arg(256 * MiB)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_tree_streams<th::sha256_impl::shani, 3>)
+    ->Arg(256 * MiB)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_tree_streams<th::sha256_impl::avx512, 16>)
+    ->Arg(256 * MiB)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_sglang64)->Apply(sglang_args)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_sglang_cpu64)->Arg(256 * MiB)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_memory_read)
     ->Args({256 * MiB, 1})
     ->Args({256 * MiB, 2})
     ->Unit(benchmark::kMillisecond)

@@ -67,6 +67,32 @@ def main():
     for label, key, base, goal in rows:
         if key in rates and base:
             print("| %s | %.3f | %.2fx | %s |" % (label, rates[key], rates[key] / base, goal))
+    print("\nTree mode, one thread, per SHA-256 implementation and streams (host_tuning<0> picks "
+          "2 SHA-NI streams where the CPU has SHA-NI, else 16 AVX-512 lanes):\n")
+    print("| implementation | streams | GB/s | / OpenSSL |")
+    print("|---|---|---|---|")
+    for name, rate in sorted(rates.items()):
+        if name.startswith("BM_tree_streams<") and ossl:
+            impl = "SHA-NI" if "shani" in name else "AVX-512"
+            streams = name.split(", ")[1].split(">")[0]
+            print("| %s | %s | %.3f | %.2fx |" % (impl, streams, rate, rate / ossl))
+    print("\nSGLang's 64-bit hash (`sglang64`) on 256 MiB, per word loop, against a plain read of "
+          "the same bytes on as many threads (skipped loops: the CPU lacks them):\n")
+    print("| word loop | threads | GB/s | / memory read | goal |")
+    print("|---|---|---|---|---|")
+    for impl, label in ((1, "scalar"), (2, "AVX2"), (3, "AVX-512")):
+        for threads in (1, 2):
+            key = "BM_sglang64/268435456/%d/%d" % (impl, threads)
+            read = rates.get("BM_memory_read/268435456/%d" % threads)
+            if key in rates and read:
+                goal = ">= 8 GB/s per core" if threads == 1 and impl > 1 else (
+                    "near memory bandwidth" if impl > 1 else "")
+                print("| %s | %d | %.3f | %.2fx | %s |" % (label, threads, rates[key],
+                                                         rates[key] / read, goal))
+    cpu64 = rates.get("BM_sglang_cpu64/268435456")
+    if cpu64 and ossl:
+        print("\nSGLang's CPU recipe (`sglang_cpu64`, SHA-256 prefix), one thread: %.3f GB/s, "
+              "%.2fx OpenSSL" % (cpu64, cpu64 / ossl))
 
 if __name__ == "__main__":
     main()
