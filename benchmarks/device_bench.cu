@@ -6,6 +6,7 @@
 //
 // Counters: bytes_per_second (tensor bytes), compressions (SHA-256 blocks per second).
 #include <tensorhash/device.cuh>
+#include <tensorhash/sglang_device.cuh>
 
 #include <benchmark/benchmark.h>
 #include <openssl/sha.h>
@@ -197,6 +198,64 @@ void BM_state_dict(benchmark::State& state) {
   state.counters["tensors"] = static_cast<double>(params.size());
 }
 
+// SGLang's 64-bit hash of the whole 7B-shaped state dict: two launches for all 339 tensors.
+// SGLang's own path (a Triton launch per tensor, then .item()) is timed on the same shapes by
+// benchmarks/sglang_gpu_bench.py in the same gpu-check run; gpu_report.py puts the two together.
+void BM_sglang_state_dict(benchmark::State& state) {
+  const auto params = qwen2_5_7b();
+  std::uint64_t total = 0;
+  std::vector<std::uint64_t> at;
+  for (const auto& [name, shape] : params) {
+    std::uint64_t n = 2;
+    for (auto d : shape)
+      n *= static_cast<std::uint64_t>(d);
+    at.push_back(total);
+    total += (n + 255) / 256 * 256;
+  }
+  arena a(total);
+  if (!allocated(state, {&a})) {
+    return;
+  }
+  std::vector<th::tensor_view> views;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const auto& shape = params[i].second;
+    views.emplace_back(a.bytes() + at[i], th::dtype::BF16, static_cast<int>(shape.size()),
+                       shape.data(), nullptr, th::location::cuda(0));
+  }
+  const th::sglang_device_plan plan(views);
+  std::size_t temp_bytes = 0;
+  (void)plan.hash(nullptr, temp_bytes, nullptr, nullptr);
+  arena temp(temp_bytes), out(plan.size() * sizeof(std::uint64_t));
+  if (!allocated(state, {&temp, &out})) {
+    return;
+  }
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  std::uint64_t bytes = 0;
+  for (const auto& v : views)
+    bytes += v.nbytes();
+  for (auto _ : state) {
+    cudaEventRecord(start);
+    const cudaError_t status =
+        plan.hash(temp.ptr, temp_bytes, static_cast<std::uint64_t*>(out.ptr), nullptr);
+    cudaEventRecord(stop);
+    cudaEventSynchronize(stop);
+    if (status != cudaSuccess) {
+      state.SkipWithError(cudaGetErrorString(status));
+      break;
+    }
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    state.SetIterationTime(ms / 1e3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+  state.counters["tensors"] = static_cast<double>(plan.size());
+  state.counters["launches"] = plan.launches();
+}
+
 template <class Mode>
 void BM_small_tensors(benchmark::State& state) {
   const auto count = static_cast<std::size_t>(state.range(0));
@@ -280,5 +339,7 @@ BENCHMARK_TEMPLATE(BM_small_tensors, th::exact)
     ->Arg(10000)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
+
+BENCHMARK(BM_sglang_state_dict)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -12,6 +12,7 @@ def main():
     parser.add_argument("json")
     parser.add_argument("--gpu", default="?")
     parser.add_argument("--commit", default="?")
+    parser.add_argument("--sglang", help="JSON of benchmarks/sglang_gpu_bench.py (same run)")
     args = parser.parse_args()
     with open(args.json) as f:
         data = json.load(f)
@@ -33,6 +34,19 @@ def main():
         print("| %s | %.3f %s | %.3f | %.2f | %s | %s |" % (
             name, b["real_time"], b["time_unit"], tbs, comp, ratio,
             int(b["launches"]) if "launches" in b else "-"))
+    ours = rows.get("BM_sglang_state_dict")
+    if args.sglang and ours:
+        try:
+            with open(args.sglang) as f:
+                loop = json.load(f)
+        except (OSError, ValueError):
+            loop = None
+        if loop:
+            mine = ours["real_time"] / {"ms": 1e3, "us": 1e6, "ns": 1e9, "s": 1}[ours["time_unit"]]
+            print("\nSGLang's weight checksum of the 7B-shaped dict (%d tensors, %.2f GB): SGLang's "
+                  "per-tensor loop %.1f ms, tensorhash's batch (2 launches) %.2f ms: %.1fx "
+                  "(goal >= 10x)" % (loop["tensors"], loop["bytes"] / 1e9, loop["seconds"] * 1e3,
+                                     mine * 1e3, loop["seconds"] / mine))
 
 
 if __name__ == "__main__":

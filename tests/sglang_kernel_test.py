@@ -16,21 +16,18 @@ else build/sglang-cache in this checkout. Exit code 77 (skipped): torch, triton 
 importable, or the wheel cannot be had. With $TENSORHASH_CLI naming the tensorhash executable,
 `tensorhash hash FILE --mode sglang` is checked too (skipped while the CLI rejects the mode).
 """
+import ast
+import hashlib
+import importlib.util
+import json
 import os
-
-os.environ["TRITON_INTERPRET"] = "1"  # before anything imports triton
-
-import ast  # noqa: E402
-import hashlib  # noqa: E402
-import importlib.util  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import typing  # noqa: E402
-import unittest  # noqa: E402
-import zipfile  # noqa: E402
+import subprocess
+import sys
+import tempfile
+import time
+import typing
+import unittest
+import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
@@ -420,6 +417,9 @@ def main():
         del sys.argv[1]
     cache = os.path.abspath(os.environ.get("TENSORHASH_SGLANG_CACHE") or default)
     start = time.time()
+    # Triton's CPU interpreter, set before load_sglang imports triton. (benchmarks/
+    # sglang_gpu_bench.py imports this module and loads the same code for a real GPU.)
+    os.environ["TRITON_INTERPRET"] = "1"
     sg = load_sglang(cache)
     print("sglang %s from %s; kernel sha256 %s; loaded in %.1f s"
           % (SGLANG_VERSION, sg.wheel, sg.kernel_sha256[:16], time.time() - start))

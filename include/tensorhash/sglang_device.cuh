@@ -25,6 +25,11 @@
  * **Temporary storage** follows CUB's two-phase convention, as `device_plan` does: the tile
  * values, 8 bytes per 32 KiB of input.
  *
+ * **Lifetime** as `device_plan` (docs/guide.md §3): the constructor uploads the tile table on
+ * the stream it is given and waits for the upload, so `hash` may run on any stream of the
+ * plan's device or in a graph; the destructor's `cudaFree` waits for the device; destroy graphs
+ * captured from `hash` before the plan.
+ *
  * **Scope of this version.** Tensors must be plain views (`tensor_view`), row-major contiguous,
  * as stored (no canonicalisation) and start at a 4-byte aligned address; the constructor throws
  * `invalid_argument` naming the view otherwise. That covers model parameters, which are separate
@@ -43,6 +48,7 @@
 
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/cuda_check.cuh>
+#include <tensorhash/detail/device_kernels.cuh>
 #include <tensorhash/detail/sglang_core.hpp>
 #include <tensorhash/error.hpp>
 #include <tensorhash/view.hpp>
@@ -127,28 +133,28 @@ inline unsigned blocks_for(std::uint64_t work) noexcept {
  * @brief A batch of dense device tensors prepared for SGLang's 64-bit hash on one CUDA device.
  *
  * The plan refers to the tensors' memory, not their values: hash again after the values change.
- * Move-only. `hash` may be called concurrently on several streams.
+ * Move-only. `hash` may be called concurrently on several streams. Lifetime rules as
+ * `device_plan`'s (file comment).
  */
 class sglang_device_plan {
  public:
   /**
-   * @brief Checks the views, builds the tile table and uploads it on `stream`.
+   * @brief Checks the views, builds the tile table, uploads it on `stream` and waits for the
+   *        upload (the host synchronises with `stream`; not while it is captured).
    * @param views  dense, 4-byte aligned views in memory of the current device
    * @param count  number of views
-   * @param stream stream that orders the upload and, later, the destructor's free
+   * @param stream stream that orders the upload after the caller's work; unused afterwards
    * @throw error null_data for a null `views` with a non-zero count, wrong_memory_space for a
    *        view that is not device memory of the current device, invalid_argument for one that
    *        is not contiguous or not 4-byte aligned, cuda_error naming a failed CUDA call
    */
-  sglang_device_plan(const tensor_view* views, std::size_t count, cudaStream_t stream = nullptr)
-      : stream_(stream) {
-    int device = 0;
-    TENSORHASH_CUDA_TRY(cudaGetDevice(&device));
+  sglang_device_plan(const tensor_view* views, std::size_t count, cudaStream_t stream = nullptr) {
+    TENSORHASH_CUDA_TRY(cudaGetDevice(&device_));
     table_ = detail::sglang::make_tile_table(views, count);
     for (std::size_t i = 0; i < count; ++i) {
-      detail::check_device_view(views[i], i, device);
+      detail::check_device_view(views[i], i, device_);
     }
-    upload();
+    upload(stream);
   }
 
   /// @overload
@@ -164,12 +170,8 @@ class sglang_device_plan {
   sglang_device_plan(const sglang_device_plan&) = delete;
   sglang_device_plan& operator=(const sglang_device_plan&) = delete;
 
-  /// Frees the uploaded table on the construction stream (stream-ordered, no host sync).
-  ~sglang_device_plan() {
-    if (d_table_ != nullptr) {
-      (void)cudaFreeAsync(d_table_, stream_);
-    }
-  }
+  /// Frees the table with `cudaFree`, after all work queued on the plan's device.
+  ~sglang_device_plan() = default;
 
   /// Tensors in the batch (hashes written by `hash`).
   std::size_t size() const noexcept { return table_.tensors.size(); }
@@ -183,7 +185,8 @@ class sglang_device_plan {
    * @param d_temp_storage device memory for the tile values, or null to query its size
    * @param temp_storage_bytes in: bytes at `d_temp_storage`; out (query): bytes needed
    * @return cudaSuccess, cudaErrorInvalidValue for too little temporary storage or a null
-   *         `d_out`, or the error of the first failing launch
+   *         `d_out`, cudaErrorInvalidDevice when the current device is not the plan's, or the
+   *         first failing launch's own status
    */
   cudaError_t hash(void* d_temp_storage, std::size_t& temp_storage_bytes, std::uint64_t* d_out,
                    cudaStream_t stream) const {
@@ -198,36 +201,38 @@ class sglang_device_plan {
     if (size() == 0) {
       return cudaSuccess;
     }
+    TENSORHASH_CUDA_RETURN(detail::check_current_device(device_));
     namespace sg = detail::sglang;
     constexpr int threads = sg::device_policy::threads_per_block;
     auto* values = static_cast<std::uint64_t*>(d_temp_storage);
     if (tiles() > 0) {
-      sg::tile_kernel<threads>
-          <<<sg::blocks_for(tiles()), threads, 0, stream>>>(device_view_, tiles(), values);
-      TENSORHASH_CUDA_RETURN(cudaPeekAtLastError());
+      TENSORHASH_CUDA_RETURN(detail::launch(sg::tile_kernel<threads>, sg::blocks_for(tiles()),
+                                            threads, stream, device_view_, tiles(), values));
     }
-    sg::total_kernel<threads><<<sg::blocks_for(size()), threads, 0, stream>>>(
-        device_view_.first_tile, size(), values, d_out);
-    TENSORHASH_CUDA_RETURN(cudaPeekAtLastError());
-    return cudaSuccess;
+    return detail::launch(sg::total_kernel<threads>, sg::blocks_for(size()), threads, stream,
+                          device_view_.first_tile, std::uint64_t{size()},
+                          static_cast<const std::uint64_t*>(values), d_out);
   }
 
  private:
   static std::size_t align(std::size_t bytes) noexcept { return (bytes + 255) / 256 * 256; }
 
-  /// Uploads the tensors and the tile scan in one stream-ordered allocation.
-  void upload() {
+  /// Uploads the tensors and the tile scan into one allocation, ordered on `stream`, and waits
+  /// for the copies: they read pageable host memory, and `hash` may read the table from any
+  /// stream (or a graph), which nothing would otherwise order after them.
+  void upload(cudaStream_t stream) {
     if (table_.tensors.empty()) {
       return;
     }
     const std::size_t tensor_bytes = table_.tensors.size() * sizeof(detail::sglang::dense_tensor);
     const std::size_t scan_bytes = table_.first_tile.size() * sizeof(std::uint64_t);
-    TENSORHASH_CUDA_TRY(cudaMallocAsync(&d_table_, align(tensor_bytes) + scan_bytes, stream_));
-    auto* base = static_cast<char*>(d_table_);
-    TENSORHASH_CUDA_TRY(cudaMemcpyAsync(base, table_.tensors.data(), tensor_bytes,
-                                        cudaMemcpyHostToDevice, stream_));
+    d_table_ = detail::device_malloc(align(tensor_bytes) + scan_bytes, device_);
+    auto* base = static_cast<char*>(d_table_.get());
+    TENSORHASH_CUDA_TRY(
+        cudaMemcpyAsync(base, table_.tensors.data(), tensor_bytes, cudaMemcpyHostToDevice, stream));
     TENSORHASH_CUDA_TRY(cudaMemcpyAsync(base + align(tensor_bytes), table_.first_tile.data(),
-                                        scan_bytes, cudaMemcpyHostToDevice, stream_));
+                                        scan_bytes, cudaMemcpyHostToDevice, stream));
+    TENSORHASH_CUDA_TRY(cudaStreamSynchronize(stream));
     device_view_ = {reinterpret_cast<const detail::sglang::dense_tensor*>(base),
                     reinterpret_cast<const std::uint64_t*>(base + align(tensor_bytes)),
                     table_.tensors.size()};
@@ -235,21 +240,22 @@ class sglang_device_plan {
 
   void swap(sglang_device_plan& other) noexcept {
     std::swap(table_, other.table_);
-    std::swap(stream_, other.stream_);
+    std::swap(device_, other.device_);
     std::swap(d_table_, other.d_table_);
     std::swap(device_view_, other.device_view_);
   }
 
   detail::sglang::tile_table table_;
-  cudaStream_t stream_ = nullptr;
-  void* d_table_ = nullptr;  // tensors | tile scan
+  int device_ = 0;
+  detail::device_memory d_table_;  // tensors | tile scan
   detail::sglang::table_view device_view_{};
 };
 
 /**
- * @brief One-shot convenience: plan, temporary storage (`cudaMallocAsync`), hash, free — all
- *        ordered on `stream`, no host synchronisation. Not for graph capture (the plan's upload
- *        copies from pageable memory); capture `sglang_device_plan::hash` instead.
+ * @brief One-shot convenience: plan, temporary storage (`cudaMallocAsync`), hash, free, ordered
+ *        on `stream`. It synchronises twice, as the plan does: its constructor waits for the
+ *        upload and its destructor for the device. Not for graph capture; capture
+ *        `sglang_device_plan::hash` instead.
  * @throw error as sglang_device_plan's constructor, or cuda_error naming a failed call
  */
 inline void sglang_device_hash(const tensor_view* views, std::size_t count, std::uint64_t* d_out,
