@@ -107,6 +107,30 @@ std::uint64_t compressions(const std::vector<std::uint64_t>& bytes, std::uint64_
   return total;
 }
 
+/// Times each `call()` (returning a cudaError_t) with CUDA events on the legacy stream, as the
+/// benchmark's manual time; a failed call marks the benchmark as skipped.
+template <class Call>
+void time_calls(benchmark::State& state, Call&& call) {
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  for (auto _ : state) {
+    cudaEventRecord(start);
+    const cudaError_t status = call();
+    cudaEventRecord(stop);
+    cudaEventSynchronize(stop);
+    if (status != cudaSuccess) {
+      state.SkipWithError(cudaGetErrorString(status));
+      break;
+    }
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    state.SetIterationTime(ms / 1e3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+}
+
 /// Times `plan.hash` with CUDA events; reports tensor bytes and compressions per second.
 template <class Plan>
 void run_plan(benchmark::State& state, const Plan& plan, const std::vector<std::uint64_t>& bytes,
@@ -121,25 +145,9 @@ void run_plan(benchmark::State& state, const Plan& plan, const std::vector<std::
   if (!allocated(state, {&temp, &out})) {
     return;
   }
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  for (auto _ : state) {
-    cudaEventRecord(start);
-    const cudaError_t status =
-        plan.hash(temp.ptr, temp_bytes, static_cast<th::digest256*>(out.ptr), nullptr);
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
-    if (status != cudaSuccess) {
-      state.SkipWithError(cudaGetErrorString(status));
-      break;
-    }
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms / 1e3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  time_calls(state, [&] {
+    return plan.hash(temp.ptr, temp_bytes, static_cast<th::digest256*>(out.ptr), nullptr);
+  });
   std::uint64_t total = 0;
   for (auto b : bytes)
     total += b;
@@ -229,28 +237,12 @@ void BM_sglang_state_dict(benchmark::State& state) {
   if (!allocated(state, {&temp, &out})) {
     return;
   }
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
   std::uint64_t bytes = 0;
   for (const auto& v : views)
     bytes += v.nbytes();
-  for (auto _ : state) {
-    cudaEventRecord(start);
-    const cudaError_t status =
-        plan.hash(temp.ptr, temp_bytes, static_cast<std::uint64_t*>(out.ptr), nullptr);
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
-    if (status != cudaSuccess) {
-      state.SkipWithError(cudaGetErrorString(status));
-      break;
-    }
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms / 1e3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  time_calls(state, [&] {
+    return plan.hash(temp.ptr, temp_bytes, static_cast<std::uint64_t*>(out.ptr), nullptr);
+  });
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
   state.counters["tensors"] = static_cast<double>(plan.size());
   state.counters["launches"] = plan.launches();
@@ -281,20 +273,8 @@ void BM_d2d_copy(benchmark::State& state) {
   if (!allocated(state, {&src, &dst})) {
     return;
   }
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  for (auto _ : state) {
-    cudaEventRecord(start);
-    cudaMemcpyAsync(dst.ptr, src.ptr, bytes, cudaMemcpyDeviceToDevice);
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms / 1e3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  time_calls(state,
+             [&] { return cudaMemcpyAsync(dst.ptr, src.ptr, bytes, cudaMemcpyDeviceToDevice); });
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
 }
 

@@ -36,6 +36,47 @@
 
 TENSORHASH_NAMESPACE_BEGIN
 
+namespace detail {
+
+/// A tensor (a `composite_view`, a `tensor_view`, or a type with `view_traits`) as a composite.
+template <class Tensor>
+composite_view as_composite(const Tensor& tensor) {
+  if constexpr (std::is_same_v<Tensor, composite_view>) {
+    return tensor;
+  } else {
+    return composite_view(make_view(tensor));
+  }
+}
+
+/**
+ * @brief `c`, checked for a host engine: every piece in host memory, and the canonical byte size
+ *        (elements of `target`) at most `max_bytes`.
+ * @param index  the tensor's position in its batch, for messages
+ * @param engine what refuses device memory, and what to use instead, for messages
+ * @param limit  what `max_bytes` is, for messages
+ * @throw error wrong_memory_space, size_overflow
+ */
+inline const composite_view& checked_host_tensor(const composite_view& c, std::size_t index,
+                                                 dtype target, std::uint64_t max_bytes,
+                                                 const char* engine, const char* limit) {
+  for (const auto& v : c.pieces()) {
+    if (v.location().space != memory_space::host) {
+      throw error(errc::wrong_memory_space,
+                  "tensor " + std::to_string(index) + " is in CUDA memory of device " +
+                      std::to_string(v.location().device) + "; " + engine);
+    }
+  }
+  std::uint64_t bytes = 0;
+  if (__builtin_mul_overflow(c.numel(), std::uint64_t{size_of(target)}, &bytes) ||
+      bytes > max_bytes) {
+    throw error(errc::size_overflow,
+                "tensor " + std::to_string(index) + ": canonical byte size exceeds " + limit);
+  }
+  return c;
+}
+
+}  // namespace detail
+
 /**
  * @brief CPU tuning policy.
  * @tparam Streams messages each thread hashes at once (the leaves of tree mode; the tensors of
@@ -96,7 +137,7 @@ class host_engine {
    */
   template <class Tensor>
   digest_type hash(const Tensor& tensor) {
-    const composite_view c = as_composite(tensor);
+    const composite_view c = detail::as_composite(tensor);
     digest_type out{};
     hash(&c, 1, &out);
     return out;
@@ -146,37 +187,16 @@ class host_engine {
     static_assert(std::is_same_v<Mode, tree>,
                   "tensorhash: leaf digests exist in tree mode only; use host_engine<tree, ...>");
     std::vector<reader_type> readers;
-    readers.emplace_back(checked(as_composite(tensor), 0));
+    readers.emplace_back(checked(detail::as_composite(tensor), 0));
     return hash_leaves(readers).leaves;
   }
 
  private:
-  template <class Tensor>
-  static composite_view as_composite(const Tensor& tensor) {
-    if constexpr (std::is_same_v<Tensor, composite_view>) {
-      return tensor;
-    } else {
-      return composite_view(make_view(tensor));
-    }
-  }
-
   static const composite_view& checked(const composite_view& c, std::size_t index) {
-    for (const auto& v : c.pieces()) {
-      if (v.location().space != memory_space::host) {
-        throw error(errc::wrong_memory_space,
-                    "tensor " + std::to_string(index) + " is in CUDA memory of device " +
-                        std::to_string(v.location().device) +
-                        "; the host backend reads host memory only (use the device backend)");
-      }
-    }
-    std::uint64_t bytes = 0;
-    if (__builtin_mul_overflow(c.numel(), std::uint64_t{size_of(Canon::target(c.dtype()))},
-                               &bytes) ||
-        bytes > max_message_bytes) {
-      throw error(errc::size_overflow, "tensor " + std::to_string(index) +
-                                           ": canonical byte size exceeds SHA-256's 2^61-1 limit");
-    }
-    return c;
+    return detail::checked_host_tensor(
+        c, index, Canon::target(c.dtype()), max_message_bytes,
+        "the host backend reads host memory only (use the device backend)",
+        "SHA-256's 2^61-1 limit");
   }
 
   using reader_type = detail::composite_reader<Canon>;

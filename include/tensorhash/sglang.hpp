@@ -377,7 +377,7 @@ class sglang_engine {
    */
   template <class Tensor>
   std::uint64_t hash(const Tensor& tensor) {
-    const composite_view c = as_composite(tensor);
+    const composite_view c = detail::as_composite(tensor);
     std::uint64_t out = 0;
     hash(&c, 1, &out);
     return out;
@@ -446,31 +446,10 @@ class sglang_engine {
     return resolved;
   }
 
-  template <class Tensor>
-  static composite_view as_composite(const Tensor& tensor) {
-    if constexpr (std::is_same_v<Tensor, composite_view>) {
-      return tensor;
-    } else {
-      return composite_view(make_view(tensor));
-    }
-  }
-
   static const composite_view& checked(const composite_view& c, std::size_t index) {
-    for (const auto& v : c.pieces()) {
-      if (v.location().space != memory_space::host) {
-        throw error(errc::wrong_memory_space,
-                    "tensor " + std::to_string(index) + " is in CUDA memory of device " +
-                        std::to_string(v.location().device) +
-                        "; the host engine reads host memory only (use sglang_device.cuh)");
-      }
-    }
-    std::uint64_t bytes = 0;
-    if (__builtin_mul_overflow(c.numel(), std::uint64_t{size_of(Canon::target(c.dtype()))},
-                               &bytes)) {
-      throw error(errc::size_overflow,
-                  "tensor " + std::to_string(index) + ": canonical byte size exceeds 64 bits");
-    }
-    return c;
+    return detail::checked_host_tensor(
+        c, index, Canon::target(c.dtype()), ~std::uint64_t{0},
+        "the host engine reads host memory only (use sglang_device.cuh)", "64 bits");
   }
 
   /// Tile values of every tensor of a batch into one array (tensor t owns tiles
