@@ -324,7 +324,7 @@ TEST_CASE("hash reports its own launches, not errors left by earlier calls", "[d
   device_buffer temp(temp_bytes);
   // A failed call of the caller's own leaves its (non-sticky) error as the thread's last error.
   void* huge = nullptr;
-  REQUIRE(cudaMalloc(&huge, std::size_t{1} << 62) == cudaErrorMemoryAllocation);
+  REQUIRE(cudaMalloc(&huge, std::size_t{1} << 62) != cudaSuccess);
   CHECK(plan.hash(temp.ptr, temp_bytes, static_cast<digest256*>(out.ptr), stream.s) == cudaSuccess);
   (void)cudaGetLastError();
   std::vector<std::uint8_t> host(1 << 20, 7);

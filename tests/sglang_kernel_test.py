@@ -151,14 +151,17 @@ class SGLang:
     pass
 
 
-def load_sglang(cache):
+def load_sglang(cache, need_numpy=True):
+    """SGLang's code from the wheel in `cache`; exits 77 when torch, triton (and, with
+    `need_numpy`, numpy, which SGLang's CPU branch uses) or the wheel cannot be had."""
     global torch
     try:
-        import numpy  # noqa: F401  (SGLang's CPU branch calls .numpy())
+        if need_numpy:
+            import numpy  # noqa: F401
         import torch as torch_module
         import triton  # noqa: F401
     except Exception as e:  # ImportError, or a broken install
-        skip("torch, triton and numpy are needed: %s" % e)
+        skip("torch, triton%s are needed: %s" % (" and numpy" if need_numpy else "", e))
     torch = torch_module
     wheel = fetch_wheel(cache)
     if wheel is None:

@@ -48,8 +48,10 @@ std::vector<th::digest256> run(const std::vector<th::tensor_view>& views, Mode m
   std::vector<th::tensor_view> on_device;
   for (std::size_t i = 0; i < views.size(); ++i) {
     auto* dst = static_cast<std::uint8_t*>(arena.get()) + offsets[i];
-    TENSORHASH_CUDA_TRY(
-        cudaMemcpyAsync(dst, views[i].data(), views[i].nbytes(), cudaMemcpyHostToDevice, stream));
+    if (views[i].nbytes() != 0) {  // an empty tensor may have no data pointer at all
+      TENSORHASH_CUDA_TRY(
+          cudaMemcpyAsync(dst, views[i].data(), views[i].nbytes(), cudaMemcpyHostToDevice, stream));
+    }
     std::int64_t shape[th::max_rank];
     for (int d = 0; d < views[i].rank(); ++d)
       shape[d] = views[i].shape(d);

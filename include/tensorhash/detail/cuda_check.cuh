@@ -91,15 +91,17 @@ inline cudaError_t check_current_device(int device) noexcept {
   return current == device ? cudaSuccess : cudaErrorInvalidDevice;
 }
 
-/// Deleter of memory from cudaMalloc on `device`. cudaFree waits for all work queued on the
-/// current device, on every stream, before it releases memory; making the owner's device current
-/// first extends that wait to kernels still reading the memory when another device is current.
+/// Deleter of memory from cudaMalloc on `device`: waits for all work queued on that device, on
+/// every stream (kernels of `hash` calls may still read the memory), then frees it. cudaFree
+/// waits so in practice, but its documentation does not promise it: the explicit
+/// cudaDeviceSynchronize does.
 struct device_free {
   int device = 0;
   void operator()(void* p) const noexcept {
     int current = device;
     (void)cudaGetDevice(&current);
     (void)cudaSetDevice(device);
+    (void)cudaDeviceSynchronize();
     (void)cudaFree(p);
     (void)cudaSetDevice(current);
   }
