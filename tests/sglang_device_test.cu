@@ -4,6 +4,7 @@
 // and a 7B-sized layer; CUDA graph capture and replay; the entry checks. Without a CUDA device
 // the program exits with 77, which ctest reports as "Skipped" (never as passed).
 #define CATCH_CONFIG_RUNNER
+#include "device_test_util.cuh"
 #include "test_util.hpp"
 
 #include <tensorhash/sglang.hpp>
@@ -11,7 +12,6 @@
 
 #include <cuda_runtime.h>
 
-#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -20,29 +20,8 @@ using test_util::code_of;
 
 namespace {
 
-void check_cuda(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    FAIL(what << ": " << cudaGetErrorString(e));
-  }
-}
-#define CUDA_OK(call) check_cuda((call), #call)
-
-struct device_buffer {
-  void* ptr = nullptr;
-  explicit device_buffer(std::size_t bytes) { CUDA_OK(cudaMalloc(&ptr, bytes == 0 ? 1 : bytes)); }
-  ~device_buffer() { cudaFree(ptr); }
-  device_buffer(const device_buffer&) = delete;
-  device_buffer& operator=(const device_buffer&) = delete;
-  std::uint8_t* bytes() const { return static_cast<std::uint8_t*>(ptr); }
-};
-
-struct stream_owner {
-  cudaStream_t s = nullptr;
-  stream_owner() { CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
-  ~stream_owner() { cudaStreamDestroy(s); }
-  stream_owner(const stream_owner&) = delete;
-  stream_owner& operator=(const stream_owner&) = delete;
-};
+using device_test::device_buffer;
+using device_test::stream_owner;
 
 /// Byte sizes of a batch, each tensor placed at a 256-byte aligned offset of one arena: the
 /// edges of the hash and a spread of ordinary sizes.
@@ -193,10 +172,5 @@ TEST_CASE("entry checks of the device plan", "[sglang][device][error]") {
 }
 
 int main(int argc, char** argv) {
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::printf("no CUDA device: device tests skipped\n");
-    return 77;
-  }
-  return Catch::Session().run(argc, argv);
+  return device_test::run(argc, argv);
 }
