@@ -135,6 +135,7 @@ void BM_hybrid_exact(benchmark::State& state) {
   }
   th::hybrid_exact_plan<> plan(dict->views);
   std::vector<th::digest256> out(plan.size());
+  plan.hash(out.data(), nullptr);  // untimed: lazy module loading, first-touch of the staging
   for (auto _ : state) {
     const auto start = clock_type::now();
     plan.hash(out.data(), nullptr);

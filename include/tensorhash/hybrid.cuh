@@ -157,12 +157,16 @@ class hybrid_exact_plan {
       throw error(errc::null_data, "out is null with a non-empty batch");
     }
     TENSORHASH_CUDA_TRY(detail::check_current_device(device_));
+    // The copies wait for what is queued on `stream` now (the caller's writes), not for the GPU
+    // share queued next: the two sides run at once.
+    if (copier_) {
+      copier_->after(stream);
+    }
     if (!split_.device.empty()) {
       TENSORHASH_CUDA_TRY(
           gpu_.hash(d_temp_.get(), temp_bytes_, static_cast<digest_type*>(d_out_.get()), stream));
     }
     if (copier_) {
-      copier_->after(stream);
       host_.run(*copier_, pool_, out);
     }
     if (!split_.device.empty()) {
