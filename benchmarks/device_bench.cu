@@ -8,6 +8,8 @@
 #include <tensorhash/device.cuh>
 #include <tensorhash/sglang_device.cuh>
 
+#include "bench_util.cuh"
+
 #include <benchmark/benchmark.h>
 #include <openssl/sha.h>
 
@@ -25,14 +27,7 @@ namespace {
 
 constexpr std::int64_t MiB = 1 << 20;
 
-__global__ void fill(std::uint64_t* p, std::uint64_t n) {
-  for (std::uint64_t i = blockIdx.x * std::uint64_t{blockDim.x} + threadIdx.x; i < n;
-       i += std::uint64_t{gridDim.x} * blockDim.x) {
-    std::uint64_t z = (i + 1) * 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    p[i] = z ^ (z >> 27);
-  }
-}
+using bench::fill;
 
 /// Device memory filled with pseudo-random bytes; null (and an error) when it does not fit.
 struct arena {
@@ -62,31 +57,6 @@ bool allocated(benchmark::State& state, std::initializer_list<const arena*> aren
     }
   }
   return true;
-}
-
-/// (name, shape) of every parameter of Qwen2.5-7B (bf16, untied embeddings).
-std::vector<std::pair<std::string, std::vector<std::int64_t>>> qwen2_5_7b() {
-  const std::int64_t vocab = 152064, hidden = 3584, inter = 18944, kv = 512, layers = 28;
-  std::vector<std::pair<std::string, std::vector<std::int64_t>>> p;
-  p.push_back({"model.embed_tokens.weight", {vocab, hidden}});
-  for (std::int64_t l = 0; l < layers; ++l) {
-    const std::string pre = "model.layers." + std::to_string(l) + ".";
-    p.push_back({pre + "self_attn.q_proj.weight", {hidden, hidden}});
-    p.push_back({pre + "self_attn.q_proj.bias", {hidden}});
-    p.push_back({pre + "self_attn.k_proj.weight", {kv, hidden}});
-    p.push_back({pre + "self_attn.k_proj.bias", {kv}});
-    p.push_back({pre + "self_attn.v_proj.weight", {kv, hidden}});
-    p.push_back({pre + "self_attn.v_proj.bias", {kv}});
-    p.push_back({pre + "self_attn.o_proj.weight", {hidden, hidden}});
-    p.push_back({pre + "mlp.gate_proj.weight", {inter, hidden}});
-    p.push_back({pre + "mlp.up_proj.weight", {inter, hidden}});
-    p.push_back({pre + "mlp.down_proj.weight", {hidden, inter}});
-    p.push_back({pre + "input_layernorm.weight", {hidden}});
-    p.push_back({pre + "post_attention_layernorm.weight", {hidden}});
-  }
-  p.push_back({"model.norm.weight", {hidden}});
-  p.push_back({"lm_head.weight", {vocab, hidden}});
-  return p;
 }
 
 /// SHA-256 compressions the plan's batch costs (leaves, nodes; or whole messages in exact mode).
@@ -172,78 +142,51 @@ void BM_single(benchmark::State& state) {
   run_plan(state, plan, {bytes}, std::is_same_v<Mode, th::tree> ? th::tree().chunk_bytes() : 0);
 }
 
+/// The 7B-shaped state dict, or null (and the benchmark skipped) when it does not fit.
+const bench::device_state_dict* state_dict(benchmark::State& state) {
+  static const bench::device_state_dict dict(bench::qwen2_5_7b());
+  if (dict.base == nullptr) {
+    state.SkipWithError("not enough device memory");
+    return nullptr;
+  }
+  return &dict;
+}
+
 template <class Mode, class Canon>
 void BM_state_dict(benchmark::State& state) {
-  const auto params = qwen2_5_7b();
-  std::vector<std::uint64_t> bytes;
-  std::uint64_t total = 0;
-  for (const auto& [name, shape] : params) {
-    std::uint64_t n = 2;
-    for (auto d : shape)
-      n *= static_cast<std::uint64_t>(d);
-    bytes.push_back(n);
-    total += (n + 255) / 256 * 256;
-  }
-  arena a(total);
-  if (!allocated(state, {&a})) {
+  const bench::device_state_dict* dict = state_dict(state);
+  if (dict == nullptr) {
     return;
   }
-  std::vector<th::tensor_view> views;
-  std::uint64_t at = 0;
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    const auto& shape = params[i].second;
-    views.emplace_back(a.bytes() + at, th::dtype::BF16, static_cast<int>(shape.size()),
-                       shape.data(), nullptr, th::location::cuda(0));
-    at += (bytes[i] + 255) / 256 * 256;
-  }
-  const th::device_plan<Mode, Canon> plan(views);
-  if constexpr (!std::is_same_v<Canon, th::as_stored>) {
+  const th::device_plan<Mode, Canon> plan(dict->views);
+  std::vector<std::uint64_t> bytes;
+  for (const auto& v : dict->views) {
     // BF16 stored and hashed as F32: twice the canonical bytes.
-    for (auto& b : bytes)
-      b *= 2;
+    bytes.push_back(std::is_same_v<Canon, th::as_stored> ? v.nbytes() : 2 * v.nbytes());
   }
   run_plan(state, plan, bytes, std::is_same_v<Mode, th::tree> ? th::tree().chunk_bytes() : 0);
-  state.counters["tensors"] = static_cast<double>(params.size());
+  state.counters["tensors"] = static_cast<double>(dict->views.size());
 }
 
 // SGLang's 64-bit hash of the whole 7B-shaped state dict: two launches for all 339 tensors.
 // SGLang's own path (a Triton launch per tensor, then .item()) is timed on the same shapes by
 // benchmarks/sglang_gpu_bench.py in the same gpu-check run; gpu_report.py puts the two together.
 void BM_sglang_state_dict(benchmark::State& state) {
-  const auto params = qwen2_5_7b();
-  std::uint64_t total = 0;
-  std::vector<std::uint64_t> at;
-  for (const auto& [name, shape] : params) {
-    std::uint64_t n = 2;
-    for (auto d : shape)
-      n *= static_cast<std::uint64_t>(d);
-    at.push_back(total);
-    total += (n + 255) / 256 * 256;
-  }
-  arena a(total);
-  if (!allocated(state, {&a})) {
+  const bench::device_state_dict* dict = state_dict(state);
+  if (dict == nullptr) {
     return;
   }
-  std::vector<th::tensor_view> views;
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    const auto& shape = params[i].second;
-    views.emplace_back(a.bytes() + at[i], th::dtype::BF16, static_cast<int>(shape.size()),
-                       shape.data(), nullptr, th::location::cuda(0));
-  }
-  const th::sglang_device_plan plan(views);
+  const th::sglang_device_plan plan(dict->views);
   std::size_t temp_bytes = 0;
   (void)plan.hash(nullptr, temp_bytes, nullptr, nullptr);
   arena temp(temp_bytes), out(plan.size() * sizeof(std::uint64_t));
   if (!allocated(state, {&temp, &out})) {
     return;
   }
-  std::uint64_t bytes = 0;
-  for (const auto& v : views)
-    bytes += v.nbytes();
   time_calls(state, [&] {
     return plan.hash(temp.ptr, temp_bytes, static_cast<std::uint64_t*>(out.ptr), nullptr);
   });
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * dict->bytes));
   state.counters["tensors"] = static_cast<double>(plan.size());
   state.counters["launches"] = plan.launches();
 }

@@ -12,6 +12,8 @@
 #include <tensorhash/device.cuh>
 #include <tensorhash/hybrid.cuh>
 
+#include "bench_util.cuh"
+
 #include <benchmark/benchmark.h>
 #include <openssl/sha.h>
 
@@ -29,93 +31,22 @@ namespace th = tensorhash;
 
 namespace {
 
-__global__ void fill(std::uint64_t* p, std::uint64_t n) {
-  for (std::uint64_t i = blockIdx.x * std::uint64_t{blockDim.x} + threadIdx.x; i < n;
-       i += std::uint64_t{gridDim.x} * blockDim.x) {
-    std::uint64_t z = (i + 1) * 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    p[i] = z ^ (z >> 27);
-  }
-}
-
 /// Decoder layers to build: TENSORHASH_BENCH_LAYERS, else Qwen2.5-7B's 28.
 std::int64_t layers() {
   const char* env = std::getenv("TENSORHASH_BENCH_LAYERS");
   return env != nullptr ? std::max(1L, std::atol(env)) : 28;
 }
 
-/// Shapes of Qwen2.5-7B's parameters (hidden 3584, intermediate 18944, 28 heads of 128, 4 kv
-/// heads, vocabulary 152064, untied lm_head), in state-dict order.
-std::vector<std::vector<std::int64_t>> qwen2_5_7b_shapes() {
-  const std::int64_t vocab = 152064, hidden = 3584, inter = 18944, kv = 4 * 128;
-  std::vector<std::vector<std::int64_t>> p = {{vocab, hidden}};
-  for (std::int64_t l = 0; l < layers(); ++l) {
-    for (auto shape : std::vector<std::vector<std::int64_t>>{{hidden, hidden},
-                                                             {hidden},
-                                                             {kv, hidden},
-                                                             {kv},
-                                                             {kv, hidden},
-                                                             {kv},
-                                                             {hidden, hidden},
-                                                             {inter, hidden},
-                                                             {inter, hidden},
-                                                             {hidden, inter},
-                                                             {hidden},
-                                                             {hidden}}) {
-      p.push_back(shape);
-    }
+/// The state dict of TENSORHASH_BENCH_LAYERS layers, made once per process; null (and the
+/// benchmark skipped) when it does not fit.
+const bench::device_state_dict* state_dict(benchmark::State& state) {
+  static const bench::device_state_dict dict(bench::qwen2_5_7b(layers()));
+  if (dict.base == nullptr) {
+    state.SkipWithError("not enough device memory (set TENSORHASH_BENCH_LAYERS)");
+    return nullptr;
   }
-  p.push_back({hidden});
-  p.push_back({vocab, hidden});
-  return p;
+  return &dict;
 }
-
-/// The state dict in one device allocation (tensors 256-byte aligned), made once per process.
-struct state_dict {
-  void* base = nullptr;
-  std::uint64_t bytes = 0;  ///< tensor bytes, without alignment padding
-  std::uint64_t span = 0;   ///< bytes of the allocation
-  std::vector<th::tensor_view> views;
-
-  state_dict() {
-    const auto shapes = qwen2_5_7b_shapes();
-    std::vector<std::uint64_t> at;
-    for (const auto& s : shapes) {
-      std::uint64_t n = 2;
-      for (auto d : s) {
-        n *= static_cast<std::uint64_t>(d);
-      }
-      at.push_back(span);
-      bytes += n;
-      span += (n + 255) / 256 * 256;
-    }
-    if (cudaMalloc(&base, span) != cudaSuccess) {
-      (void)cudaGetLastError();
-      base = nullptr;
-      return;
-    }
-    fill<<<2048, 256>>>(static_cast<std::uint64_t*>(base), span / 8);
-    (void)cudaDeviceSynchronize();
-    for (std::size_t i = 0; i < shapes.size(); ++i) {
-      views.emplace_back(static_cast<std::uint8_t*>(base) + at[i], th::dtype::BF16,
-                         static_cast<int>(shapes[i].size()), shapes[i].data(), nullptr,
-                         th::location::cuda(0));
-    }
-  }
-  ~state_dict() { cudaFree(base); }
-  state_dict(const state_dict&) = delete;
-  state_dict& operator=(const state_dict&) = delete;
-
-  /// The process's state dict; null (and the benchmark skipped) when it does not fit.
-  static const state_dict* get(benchmark::State& state) {
-    static const state_dict dict;
-    if (dict.base == nullptr) {
-      state.SkipWithError("not enough device memory (set TENSORHASH_BENCH_LAYERS)");
-      return nullptr;
-    }
-    return &dict;
-  }
-};
 
 using clock_type = std::chrono::steady_clock;
 
@@ -123,13 +54,13 @@ double seconds_since(clock_type::time_point start) {
   return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
-void finish(benchmark::State& state, const state_dict& dict) {
+void finish(benchmark::State& state, const bench::device_state_dict& dict) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * dict.bytes));
   state.counters["tensors"] = static_cast<double>(dict.views.size());
 }
 
 void BM_hybrid_exact(benchmark::State& state) {
-  const state_dict* dict = state_dict::get(state);
+  const bench::device_state_dict* dict = state_dict(state);
   if (dict == nullptr) {
     return;
   }
@@ -150,7 +81,7 @@ void BM_hybrid_exact(benchmark::State& state) {
 }
 
 void BM_device_exact(benchmark::State& state) {
-  const state_dict* dict = state_dict::get(state);
+  const bench::device_state_dict* dict = state_dict(state);
   if (dict == nullptr) {
     return;
   }
@@ -183,7 +114,7 @@ void BM_device_exact(benchmark::State& state) {
 /// pageable memory, then one SHA-256 chain, tensor after tensor. The buffer is reused, so the
 /// page faults of `.cpu()`'s fresh allocations are not counted (the baseline is flattered).
 void BM_cpu_hashlib_baseline(benchmark::State& state) {
-  const state_dict* dict = state_dict::get(state);
+  const bench::device_state_dict* dict = state_dict(state);
   if (dict == nullptr) {
     return;
   }
@@ -207,7 +138,7 @@ void BM_cpu_hashlib_baseline(benchmark::State& state) {
 
 /// A device-to-device copy of the state dict's bytes: the GPU's memory-bound reference.
 void BM_d2d_copy_state_dict(benchmark::State& state) {
-  const state_dict* dict = state_dict::get(state);
+  const bench::device_state_dict* dict = state_dict(state);
   if (dict == nullptr) {
     return;
   }

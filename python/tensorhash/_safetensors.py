@@ -16,20 +16,9 @@ import struct
 from typing import Any, Dict, List, Sequence, Tuple
 
 from ._error import Error
-from ._manifest import DTYPE_SIZES
+from ._manifest import DTYPE_SIZES, _no_duplicates
 
 MAX_HEADER = 100000000
-
-
-def _no_duplicates(label: str):
-    def hook(pairs):
-        seen: Dict[str, Any] = {}
-        for key, value in pairs:
-            if key in seen:
-                raise Error("duplicate_name", '%s: key "%s" appears twice' % (label, key))
-            seen[key] = value
-        return seen
-    return hook
 
 
 def _uint(v: Any) -> bool:

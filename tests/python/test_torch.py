@@ -2,12 +2,12 @@
 and the stdlib reference, views, parameters, canonicalisation against torch's own .to(), and
 CUDA tensors (on a GPU build and machine; elsewhere the error they raise)."""
 
-import ctypes
 import hashlib
 
 import pytest
 
 import tensorhash
+from dlpack_raw import RawDLPack
 
 torch = pytest.importorskip("torch")
 
@@ -184,51 +184,9 @@ def test_sglang_64_bit_modes(ref, mode):
 
 # ---- CUDA ----------------------------------------------------------------------------------------
 
-class _DLDevice(ctypes.Structure):
-    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
-
-
-class _DLDataType(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
-
-
-class _DLTensor(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_void_p), ("device", _DLDevice), ("ndim", ctypes.c_int32),
-                ("dtype", _DLDataType), ("shape", ctypes.POINTER(ctypes.c_int64)),
-                ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64)]
-
-
-class _DLManagedTensor(ctypes.Structure):
-    _fields_ = [("dl_tensor", _DLTensor), ("manager_ctx", ctypes.c_void_p),
-                ("deleter", ctypes.c_void_p)]
-
-
-class FakeCudaTensor:
-    """A DLPack producer that claims CUDA device 0 (no GPU needed): the pointer is never read."""
-
-    def __init__(self):
-        self.shape = (ctypes.c_int64 * 1)(4)
-        self.managed = _DLManagedTensor()
-        self.managed.dl_tensor.data = 0x1000
-        self.managed.dl_tensor.device = _DLDevice(2, 0)
-        self.managed.dl_tensor.ndim = 1
-        self.managed.dl_tensor.dtype = _DLDataType(2, 32, 1)
-        self.managed.dl_tensor.shape = self.shape
-        self.streams = []
-
-    def __dlpack_device__(self):
-        return (2, 0)
-
-    def __dlpack__(self, stream=None, **kwargs):
-        self.streams.append(stream)
-        new = ctypes.pythonapi.PyCapsule_New
-        new.restype = ctypes.py_object
-        new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
-        return new(ctypes.addressof(self.managed), b"dltensor", None)
-
-
 def test_cuda_tensor_without_a_usable_device_raises_a_coded_error():
-    fake = FakeCudaTensor()
+    # claims CUDA device 0 (no GPU needed): the pointer is never read
+    fake = RawDLPack(0x1000, [4], code=2, bits=32, device_type=2)
     info = tensorhash.build_info()
     if info["cuda"] and info["cuda_devices"] > 0:
         pytest.skip("a CUDA device is present: the fake pointer would be handed to it")
@@ -248,7 +206,8 @@ def test_explicit_stream_argument_reaches_the_producer():
     info = tensorhash.build_info()
     if not info["cuda"] or info["cuda_devices"] > 0:
         pytest.skip("needs a CUDA build without a device (the fake tensor is not real memory)")
-    fake = FakeCudaTensor()
+    # claims CUDA device 0 (no GPU needed): the pointer is never read
+    fake = RawDLPack(0x1000, [4], code=2, bits=32, device_type=2)
     with pytest.raises(tensorhash.Error):
         tensorhash.digest(fake, stream=12345)
     assert fake.streams == [12345]
