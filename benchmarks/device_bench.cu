@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -101,12 +102,28 @@ void time_calls(benchmark::State& state, Call&& call) {
   cudaEventDestroy(stop);
 }
 
-/// Times `plan.hash` with CUDA events; reports tensor bytes and compressions per second.
-template <class Plan>
+/// A leaf policy of sm_90 with another load algorithm, pipeline depth and blocks per SM.
+template <th::detail::leaf_load Load, int Pipeline, int MinBlocks>
+struct leaf_variant : th::detail::leaf_policy_sm90 {
+  static constexpr th::detail::leaf_load load = Load;
+  static constexpr int pipeline = Pipeline;
+  static constexpr int min_blocks_per_sm = MinBlocks;
+};
+
+/// Times `plan.hash` (or `hash_with<LeafPolicy>`) with CUDA events; reports tensor bytes and
+/// compressions per second.
+template <class LeafPolicy = void, class Plan>
 void run_plan(benchmark::State& state, const Plan& plan, const std::vector<std::uint64_t>& bytes,
               std::uint64_t chunk) {
+  const auto hash = [&](void* temp, std::size_t& temp_bytes, th::digest256* out) {
+    if constexpr (std::is_void_v<LeafPolicy>) {
+      return plan.hash(temp, temp_bytes, out, nullptr);
+    } else {
+      return plan.template hash_with<LeafPolicy>(temp, temp_bytes, out, nullptr);
+    }
+  };
   std::size_t temp_bytes = 0;
-  const cudaError_t query = plan.hash(nullptr, temp_bytes, nullptr, nullptr);
+  const cudaError_t query = hash(nullptr, temp_bytes, nullptr);
   if (query != cudaSuccess) {
     state.SkipWithError(cudaGetErrorString(query));
     return;
@@ -115,9 +132,8 @@ void run_plan(benchmark::State& state, const Plan& plan, const std::vector<std::
   if (!allocated(state, {&temp, &out})) {
     return;
   }
-  time_calls(state, [&] {
-    return plan.hash(temp.ptr, temp_bytes, static_cast<th::digest256*>(out.ptr), nullptr);
-  });
+  time_calls(state,
+             [&] { return hash(temp.ptr, temp_bytes, static_cast<th::digest256*>(out.ptr)); });
   std::uint64_t total = 0;
   for (auto b : bytes)
     total += b;
@@ -140,6 +156,41 @@ void BM_single(benchmark::State& state) {
                           th::location::cuda(0));
   const th::device_plan<Mode> plan(std::vector<th::tensor_view>{v});
   run_plan(state, plan, {bytes}, std::is_same_v<Mode, th::tree> ? th::tree().chunk_bytes() : 0);
+}
+
+/// One 1 GiB BF16 tensor in tree mode with each leaf-kernel variant (load algorithm, pipeline,
+/// blocks per SM: 4 leaves 128 registers per thread, no spills; 6 leaves 80, with spills).
+template <th::detail::leaf_load Load, int Pipeline, int MinBlocks>
+void BM_leaf_variant(benchmark::State& state) {
+  const std::size_t bytes = std::size_t{1} << 30;
+  arena a(bytes);
+  if (!allocated(state, {&a})) {
+    return;
+  }
+  const th::tensor_view v(a.ptr, th::dtype::BF16, {static_cast<std::int64_t>(bytes / 2)}, {},
+                          th::location::cuda(0));
+  const th::device_plan<th::tree> plan(std::vector<th::tensor_view>{v});
+  run_plan<leaf_variant<Load, Pipeline, MinBlocks>>(state, plan, {bytes}, th::tree().chunk_bytes());
+}
+
+/// The tile path on 1 GiB read: F32 hashed as BF16 (contiguous, converting; 512 MiB hashed), and
+/// a transposed BF16 matrix (strided, as stored). Compare with BM_d2d_copy and BM_single.
+template <class Canon, bool Transposed>
+void BM_tile_path(benchmark::State& state) {
+  const std::size_t bytes = std::size_t{1} << 30;
+  arena a(bytes);
+  if (!allocated(state, {&a})) {
+    return;
+  }
+  const th::dtype stored = Transposed ? th::dtype::BF16 : th::dtype::F32;
+  const std::int64_t n = static_cast<std::int64_t>(bytes / th::size_of(stored)), cols = 4096;
+  const th::tensor_view v =
+      Transposed
+          ? th::tensor_view(a.ptr, stored, {cols, n / cols}, {1, cols}, th::location::cuda(0))
+          : th::tensor_view(a.ptr, stored, {n}, {}, th::location::cuda(0));
+  const th::device_plan<th::tree, Canon> plan(std::vector<th::tensor_view>{v});
+  const std::uint64_t hashed = static_cast<std::uint64_t>(n) * th::size_of(Canon::target(stored));
+  run_plan(state, plan, {hashed}, th::tree().chunk_bytes());
 }
 
 /// The 7B-shaped state dict, or null (and the benchmark skipped) when it does not fit.
@@ -246,6 +297,24 @@ BENCHMARK_TEMPLATE(BM_single, th::tree)
 BENCHMARK_TEMPLATE(BM_single, th::exact)
     ->Arg(16 * MiB)
     ->Iterations(3)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_leaf_variant, th::detail::leaf_load::warp_striped, 2, 4)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_leaf_variant, th::detail::leaf_load::warp_striped, 1, 4)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_leaf_variant, th::detail::leaf_load::direct, 1, 4)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_leaf_variant, th::detail::leaf_load::warp_striped, 2, 6)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_tile_path, th::to_bf16, false)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_tile_path, th::as_stored, true)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(BM_state_dict, th::tree, th::as_stored)

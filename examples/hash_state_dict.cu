@@ -90,7 +90,7 @@ int main() {
                               th::location::cuda(0));
   }
 
-  // Plan once; each hash is 1 + levels + 1 launches on `stream`, no host synchronisation.
+  // Plan once; each hash is a few launches on `stream` (plan.launches()), no host sync.
   const device_memory digests_memory = device_alloc(names.size() * sizeof(th::digest256));
   auto* d_digests = static_cast<th::digest256*>(digests_memory.get());
   const th::device_plan<th::tree> plan(device_views, th::tree(), stream);

@@ -1,6 +1,8 @@
-// The device backend's per-thread work (tensorhash/detail/device_schedule.hpp), run on the host
-// exactly as the kernels run it: items, then pairing levels, then roots. Proves the GPU agents'
-// logic (dense funnel-shift path, strided path, item and level mapping) without a GPU.
+// The device backend's work (tensorhash/detail/device_schedule.hpp, device_agent.hpp), run on the
+// host exactly as the kernels run it (tests/device_emulation.hpp): leaf warps lane by lane, then
+// pairing rows, then roots. Proves the GPU agents' logic (slot groups, cooperative loads through
+// the swizzled tile, the fold, dense funnel-shift and tile paths, rows) without a GPU.
+#include "device_emulation.hpp"
 #include "test_util.hpp"
 
 #include <tensorhash/detail/device_schedule.hpp>
@@ -8,9 +10,10 @@
 
 #include <map>
 #include <random>
+#include <set>
 
 using namespace tensorhash;
-using device_sha256 = basic_sha256<sha256_impl::portable>;  // what device code compiles to
+using test_util::device_sha256;  // what device code compiles to
 
 namespace {
 
@@ -32,41 +35,16 @@ placed_case place(const test_util::reference_case& c, std::size_t shift) {
   return p;
 }
 
-template <class Canon>
-std::vector<digest256> emulate_device(const std::vector<composite_view>& tensors,
-                                      std::uint64_t chunk) {
-  using namespace tensorhash::detail;
-  const schedule s = make_schedule<Canon>(tensors.data(), tensors.size(), chunk);
-  const schedule_view sv = view_of(s, chunk);
-  std::vector<digest256> nodes(s.items());
-  for (std::uint64_t g = 0; g < nodes.size(); ++g) {
-    nodes[g] = hash_item<device_sha256, Canon, host_loader>(sv, g);
-  }
-  if (chunk == 0) {
-    return nodes;
-  }
-  for (int l = 0; l < s.levels; ++l) {
-    std::vector<digest256> next(s.nodes(l + 1));
-    for (std::uint64_t g = 0; g < next.size(); ++g) {
-      next[g] = level_node<device_sha256>(nodes.data(), s.row(l), s.row(l + 1), s.tensors(), g);
-    }
-    nodes.swap(next);
-  }
-  std::vector<digest256> roots(s.tensors());
-  for (std::uint64_t t = 0; t < roots.size(); ++t) {
-    roots[t] = tree_root<device_sha256>(nodes.data(), s.row(s.levels), t);
-  }
-  return roots;
-}
-
 std::vector<digest256> emulate_device(const std::string& canon,
-                                      const std::vector<tensor_view>& views, std::uint64_t chunk) {
+                                      const std::vector<tensor_view>& views, std::uint64_t chunk,
+                                      test_util::leaf_variant variant) {
+  using test_util::emulate_device;
   const std::vector<composite_view> tensors(views.begin(), views.end());
   if (canon == "BF16")
-    return emulate_device<to_bf16>(tensors, chunk);
+    return emulate_device<to_bf16>(tensors, chunk, variant);
   if (canon == "F32")
-    return emulate_device<to_f32>(tensors, chunk);
-  return emulate_device<as_stored>(tensors, chunk);
+    return emulate_device<to_f32>(tensors, chunk, variant);
+  return emulate_device<as_stored>(tensors, chunk, variant);
 }
 
 }  // namespace
@@ -77,6 +55,10 @@ TEST_CASE("Device schedule reproduces the Python reference on every case, batche
   REQUIRE(all.size() >= 1000);
   for (std::size_t shift : {std::size_t{0}, std::size_t{1}, std::size_t{8}}) {
     CAPTURE(shift);
+    // Every leaf-kernel variant on aligned data; the default one on shifted data (tile path).
+    const auto variants =
+        shift == 0 ? test_util::leaf_variants()
+                   : std::vector<test_util::leaf_variant>{test_util::leaf_variants().front()};
     // One batch per (mode, chunk, canon), as an engine would submit a whole state dict.
     std::map<std::string, std::vector<placed_case>> batches;
     for (const auto& c : all) {
@@ -87,11 +69,14 @@ TEST_CASE("Device schedule reproduces the Python reference on every case, batche
       std::vector<tensor_view> views;
       for (const auto& c : cases)
         views.push_back(c.view);
-      const auto got = emulate_device(cases[0].c.canon, views,
-                                      cases[0].c.mode == "exact" ? 0 : cases[0].c.chunk);
-      REQUIRE(got.size() == cases.size());
-      for (std::size_t i = 0; i < cases.size(); ++i) {
-        CHECK(got[i].to_hex() == cases[i].c.digest);
+      for (const auto& variant : variants) {
+        CAPTURE(static_cast<int>(variant.load), variant.pipeline);
+        const auto got = emulate_device(cases[0].c.canon, views,
+                                        cases[0].c.mode == "exact" ? 0 : cases[0].c.chunk, variant);
+        REQUIRE(got.size() == cases.size());
+        for (std::size_t i = 0; i < cases.size(); ++i) {
+          CHECK(got[i].to_hex() == cases[i].c.digest);
+        }
       }
     }
   }
@@ -111,24 +96,91 @@ TEST_CASE("Dense path: prefix shift and tails at every length around block edges
   }
 }
 
-TEST_CASE("Schedule of a mixed batch: levels, scans and segment search", "[device_schedule]") {
-  // Leaves per tensor at 1 KiB chunks: 0, 1, 5, 3 (F32 elements: 0, 10, 1200, 768).
-  std::vector<float> a(1200);
+TEST_CASE("Schedule of a mixed batch: slot groups, fold row, levels, segment search",
+          "[device_schedule]") {
+  // Leaves per tensor at 1 KiB chunks: 0, 1, 5, 3, 70 (F32 elements: 0, 10, 1200, 768, 17920).
+  std::vector<float> a(17920);
   const std::vector<tensor_view> views = {
       tensor_view(nullptr, dtype::F32, {0}), tensor_view(a.data(), dtype::F32, {10}),
-      tensor_view(a.data(), dtype::F32, {1200}), tensor_view(a.data(), dtype::F32, {768})};
+      tensor_view(a.data(), dtype::F32, {1200}), tensor_view(a.data(), dtype::F32, {768}),
+      tensor_view(a.data(), dtype::F32, {17920})};
   const std::vector<composite_view> tensors(views.begin(), views.end());
   const auto s = detail::make_schedule<as_stored>(tensors.data(), tensors.size(), 1024);
-  CHECK(s.items() == 9);
-  CHECK(s.levels == 3);  // 5 -> 3 -> 2 -> 1
-  CHECK(s.nodes(1) == 0 + 1 + 3 + 2);
-  CHECK(s.nodes(3) == 3);                            // every non-empty tensor holds its root
-  CHECK(detail::find_segment(s.row(0), 4, 0) == 1);  // tensor 0 owns no item
-  CHECK(detail::find_segment(s.row(0), 4, 1) == 2);
-  CHECK(detail::find_segment(s.row(0), 4, 6) == 3);
+  // Slot order by descending group: 70 leaves (group 32), 5 (8), 3 (4), 1 (1), empty.
+  CHECK(s.order == std::vector<std::uint64_t>{4, 2, 3, 1, 0});
+  CHECK(s.items() == 96 + 8 + 4 + 1);  // groups rounded up and aligned
+  CHECK(s.row(0)[1] == 96);
+  CHECK(s.row(0)[2] % 8 == 0);
+  CHECK(s.row(0)[3] % 4 == 0);
+  CHECK(s.nodes(1) == 3);  // only the 70-leaf tensor leaves the warp: ceil(70 / 32) nodes
+  CHECK(s.levels == 2);    // 3 -> 2 -> 1
+  CHECK(s.nodes(3) == 1);
+  CHECK(s.needs_roots);  // the empty tensor and the 70-leaf one
+  CHECK(detail::find_segment(s.row(0), 5, 0) == 0);
+  CHECK(detail::find_segment(s.row(0), 5, 100) == 1);
+  CHECK(detail::find_segment(s.row(0), 5, 108) == 3);
   const auto exact_schedule = detail::make_schedule<as_stored>(tensors.data(), tensors.size(), 0);
-  CHECK(exact_schedule.items() == 4);
+  CHECK(exact_schedule.items() == 5);
   CHECK(exact_schedule.levels == 0);
+  // A batch of tensors of at most 32 leaves: roots written by the leaf kernel alone.
+  const std::vector<composite_view> small(tensors.begin() + 1, tensors.begin() + 4);
+  const auto one_launch = detail::make_schedule<as_stored>(small.data(), small.size(), 1024);
+  CHECK_FALSE(one_launch.needs_roots);
+  CHECK(one_launch.levels == 0);
+  CHECK(one_launch.nodes(1) == 0);
+}
+
+TEST_CASE("Shared tile: a bijection, and no bank conflicts in the stores or the row reads",
+          "[device_schedule][tile]") {
+  std::set<std::uint32_t> words;
+  for (std::uint32_t r = 0; r < 32; ++r)
+    for (std::uint32_t c = 0; c < 16; ++c)
+      words.insert(detail::tile_word(r, c));
+  CHECK(words.size() == 512);
+  CHECK(*words.rbegin() == 511);
+  for (std::uint32_t c = 0; c < 16; ++c) {  // lane l reads word c of row l
+    std::set<std::uint32_t> banks;
+    for (std::uint32_t l = 0; l < 32; ++l)
+      banks.insert(detail::tile_word(l, c) % 32);
+    CHECK(banks.size() == 32);
+  }
+  for (std::uint32_t q = 0; q < 4; ++q) {  // round q, word k of lane l's 16-byte load
+    for (std::uint32_t k = 0; k < 4; ++k) {
+      std::set<std::uint32_t> banks;
+      for (std::uint32_t l = 0; l < 32; ++l)
+        banks.insert(detail::tile_word(8 * q + l / 4, 4 * (l % 4) + k) % 32);
+      CHECK(banks.size() == 32);
+    }
+  }
+}
+
+TEST_CASE("Leaf warps: large, misaligned, mixed and composite batches match the host engine",
+          "[device_schedule][warp]") {
+  std::vector<std::uint8_t> bytes(test_util::warp_batch_bytes + 16);
+  std::mt19937_64 rng(7);
+  for (auto& b : bytes)
+    b = static_cast<std::uint8_t>(rng());
+  const auto address = reinterpret_cast<std::uintptr_t>(bytes.data());
+  const auto batch =
+      test_util::warp_batch(bytes.data() + (16 - address % 16) % 16, location::host());
+  for (const auto& variant : test_util::leaf_variants()) {
+    CAPTURE(static_cast<int>(variant.load), variant.pipeline);
+    for (std::uint64_t chunk : {std::uint64_t{1024}, std::uint64_t{4096}}) {
+      CAPTURE(chunk);
+      host_engine<tree, as_stored> engine(tree{chunk});
+      const auto got = test_util::emulate_device<as_stored>(batch, chunk, variant);
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        CAPTURE(i);
+        CHECK(got[i] == engine.hash(batch[i]));
+      }
+      host_engine<tree, to_bf16> bf16(tree{chunk});
+      const auto converted = test_util::emulate_device<to_bf16>(batch, chunk, variant);
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        CAPTURE(i);
+        CHECK(converted[i] == bf16.hash(batch[i]));
+      }
+    }
+  }
 }
 
 TEST_CASE("Device schedule hashes concatenations and slices like their materialised copies",
@@ -149,9 +201,12 @@ TEST_CASE("Device schedule hashes concatenations and slices like their materiali
   host_engine<exact, to_f32> exact_engine;
   for (std::uint64_t chunk : {std::uint64_t{0}, std::uint64_t{1024}}) {
     CAPTURE(chunk);
-    const auto got = emulate_device<to_f32>(tensors, chunk);
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-      CHECK(got[i] == (chunk == 0 ? exact_engine.hash(tensors[i]) : tree_engine.hash(tensors[i])));
+    for (const auto& variant : test_util::leaf_variants()) {
+      const auto got = test_util::emulate_device<to_f32>(tensors, chunk, variant);
+      for (std::size_t i = 0; i < tensors.size(); ++i) {
+        CHECK(got[i] ==
+              (chunk == 0 ? exact_engine.hash(tensors[i]) : tree_engine.hash(tensors[i])));
+      }
     }
   }
 }

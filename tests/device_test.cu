@@ -4,6 +4,7 @@
 // errors and entry checks. Without a CUDA device the program exits with 77, which ctest reports
 // as "Skipped" (never as passed).
 #define CATCH_CONFIG_RUNNER
+#include "device_emulation.hpp"
 #include "device_test_util.cuh"
 #include "test_util.hpp"
 
@@ -214,6 +215,63 @@ TEST_CASE("A tensor over 4 GiB and a broadcast view past 2^31 elements", "[devic
   const tensor_view bh(host.data(), dtype::BF16, {std::int64_t{3} << 30, 2}, {0, 1});
   CHECK(hash_on_device<tree, as_stored>({on_device(bh, dev.ptr)}, tree()) ==
         std::vector<digest256>{cpu.hash(bh)});
+}
+
+namespace {
+template <tensorhash::detail::leaf_load Load, int Pipeline>
+struct leaf_variant : detail::leaf_policy_sm90 {
+  static constexpr detail::leaf_load load = Load;
+  static constexpr int pipeline = Pipeline;
+};
+
+template <class Canon, class Policy>
+std::vector<digest256> hash_batch_with(const std::vector<composite_view>& batch,
+                                       std::uint64_t chunk) {
+  const device_plan<tree, Canon> plan(batch, tree(chunk));
+  std::size_t temp_bytes = 0;
+  CUDA_OK(plan.template hash_with<Policy>(nullptr, temp_bytes, nullptr, nullptr));
+  device_buffer temp(temp_bytes), out(batch.size() * sizeof(digest256));
+  auto* d_out = static_cast<digest256*>(out.ptr);
+  CUDA_OK(plan.template hash_with<Policy>(temp.ptr, temp_bytes, d_out, nullptr));
+  return copy_digests_to_host(d_out, batch.size(), nullptr);
+}
+
+template <class Canon>
+void check_warp_batch(const std::vector<composite_view>& host_batch,
+                      const std::vector<composite_view>& dev_batch, std::uint64_t chunk) {
+  host_engine<tree, Canon> cpu(tree{chunk});
+  std::vector<digest256> want;
+  for (const auto& c : host_batch)
+    want.push_back(cpu.hash(c));
+  using detail::leaf_load;
+  CHECK(hash_batch_with<Canon, detail::leaf_policy_sm90>(dev_batch, chunk) == want);
+  CHECK(hash_batch_with<Canon, leaf_variant<leaf_load::warp_striped, 1>>(dev_batch, chunk) == want);
+  CHECK(hash_batch_with<Canon, leaf_variant<leaf_load::direct, 1>>(dev_batch, chunk) == want);
+}
+}  // namespace
+
+TEST_CASE("Leaf warps: misaligned, converting, strided and composite views equal the CPU backend",
+          "[device][warp]") {
+  std::vector<std::uint8_t> host(test_util::warp_batch_bytes);
+  std::mt19937_64 rng(7);
+  for (auto& b : host)
+    b = static_cast<std::uint8_t>(rng());
+  device_buffer dev(host.size());  // cudaMalloc: 256-byte aligned
+  CUDA_OK(cudaMemcpy(dev.ptr, host.data(), host.size(), cudaMemcpyHostToDevice));
+  std::vector<std::uint8_t> aligned(host.size() + 16);
+  const auto address = reinterpret_cast<std::uintptr_t>(aligned.data());
+  std::uint8_t* host_base = aligned.data() + (16 - address % 16) % 16;
+  std::copy(host.begin(), host.end(), host_base);
+  const auto host_batch = test_util::warp_batch(host_base, location::host());
+  const auto dev_batch = test_util::warp_batch(dev.bytes(), location::cuda(0));
+  for (std::uint64_t chunk : {std::uint64_t{1024}, std::uint64_t{4096}}) {
+    CAPTURE(chunk);
+    check_warp_batch<as_stored>(host_batch, dev_batch, chunk);
+    check_warp_batch<to_bf16>(host_batch, dev_batch, chunk);
+  }
+  // Tensors of at most 32 leaves get their digest from the leaf kernel alone: one launch.
+  const std::vector<composite_view> small(dev_batch.begin() + 5, dev_batch.begin() + 7);
+  CHECK(device_plan<tree>(small, tree(1024)).launches() == 1);
 }
 
 TEST_CASE("A captured CUDA graph replays with the same digests and sees new data",

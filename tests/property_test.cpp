@@ -3,9 +3,9 @@
 // root built here from OpenSSL leaf hashes (tree). The host engine and the device schedule
 // (emulated on the host) are both checked. Set TENSORHASH_PROPERTY_SEED to replay a run; the seed
 // and the failing case are printed on failure.
+#include "device_emulation.hpp"
 #include "test_util.hpp"
 
-#include <tensorhash/detail/device_schedule.hpp>
 #include <tensorhash/host.hpp>
 
 #include <openssl/evp.h>
@@ -137,17 +137,8 @@ void check(const tensor_view& v, std::uint64_t chunk) {
   } else {
     CHECK(host_hash<tree, Canon>(v, tree(chunk)).to_hex() == want);
   }
-  // The device agent's work for the same view, run on the host.
-  const composite_view c(v);
-  const auto s = detail::make_schedule<Canon>(&c, 1, chunk);
-  const auto sv = detail::view_of(s, chunk);
-  std::vector<digest256> leaves(s.items());
-  for (std::uint64_t g = 0; g < leaves.size(); ++g) {
-    leaves[g] =
-        detail::hash_item<basic_sha256<sha256_impl::portable>, Canon, detail::host_loader>(sv, g);
-  }
-  const digest256 device = chunk == 0 ? leaves[0] : merkle_root(leaves);
-  CHECK(device.to_hex() == want);
+  // The device agents' work for the same view, run on the host (leaf warps lane by lane).
+  CHECK(test_util::emulate_device<Canon>({composite_view(v)}, chunk)[0].to_hex() == want);
 }
 
 }  // namespace
@@ -188,8 +179,19 @@ std::vector<std::string> batch_hex(const std::vector<tensor_view>& views, Mode m
 }
 }  // namespace
 
-TEST_CASE("Batches hashed 1 to 16 streams at a time give each view's own digest",
-          "[property][streams]") {
+namespace {
+std::vector<std::string> hex(const std::vector<digest256>& digests) {
+  std::vector<std::string> out;
+  for (const auto& d : digests)
+    out.push_back(d.to_hex());
+  return out;
+}
+}  // namespace
+
+TEST_CASE(
+    "Batches hashed 1 to 16 streams at a time, and by the emulated device, give each view's "
+    "own digest",
+    "[property][streams]") {
   using avx512 = basic_sha256<sha256_impl::avx512>;
   const bool has_avx512 = avx512::available();
   if (!has_avx512)
@@ -210,7 +212,8 @@ TEST_CASE("Batches hashed 1 to 16 streams at a time give each view's own digest"
         r.storage.resize(static_cast<std::size_t>(count) * size_of(t) + 1);
         for (auto& b : r.storage)
           b = static_cast<std::uint8_t>(rng());
-        r.view = tensor_view(r.storage.data() + 1, t, {count});
+        // 16-byte aligned (the device's cooperative dense path) or not (its tile path).
+        r.view = tensor_view(r.storage.data() + rng() % 2, t, {count});
         owned.push_back(std::move(r));
       } else {
         owned.push_back(make(rng));
@@ -242,6 +245,14 @@ TEST_CASE("Batches hashed 1 to 16 streams at a time give each view's own digest"
         CHECK(batch_hex<tree, 16, avx512>(views, tree(chunk), threads) == want_tree);
         CHECK(batch_hex<tree, 7, avx512>(views, tree(chunk), threads) == want_tree);
       }
+    }
+    // The device plan, emulated: tensors of many sizes share warps and slot groups.
+    const std::vector<composite_view> tensors(views.begin(), views.end());
+    INFO("round " << round << " views " << n << " chunk " << chunk);
+    CHECK(hex(test_util::emulate_device<to_bf16>(tensors, 0)) == want_exact);
+    for (const auto& variant : test_util::leaf_variants()) {
+      INFO("leaf load " << static_cast<int>(variant.load) << " pipeline " << variant.pipeline);
+      CHECK(hex(test_util::emulate_device<to_bf16>(tensors, chunk, variant)) == want_tree);
     }
   }
 }

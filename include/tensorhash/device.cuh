@@ -15,8 +15,11 @@
  *
  * **Why a plan.** Checking pointers (`cudaPointerGetAttributes`), building the schedule and
  * uploading the tensor descriptors happen once, when the plan is made. `hash` then only launches
- * kernels: 1 + levels + 1 in tree mode (levels = log2 of the largest tensor's leaf count,
- * independent of the number of tensors), 1 in exact mode. That is what makes it cheap per
+ * kernels: in tree mode one leaf kernel, in which each warp hashes 32 leaves and folds their
+ * lowest five tree levels (a tensor of up to 32 leaves, 512 KiB at the default chunk, gets its
+ * digest there), then one launch per remaining level (log2 of the largest tensor's leaf count
+ * minus 5, independent of the number of tensors) and one for the remaining roots; 1 in exact
+ * mode. That is what makes it cheap per
  * step and capturable in a CUDA graph: RL weight updates rewrite the same buffers every step,
  * so one plan (or one captured graph) serves every step.
  *
@@ -143,15 +146,23 @@ class device_plan {
 
   /// Tensors in the batch (digests written by `hash`).
   std::size_t size() const noexcept { return schedule_.tensors(); }
-  /// Kernel launches per `hash` call.
+  /// Kernel launches per `hash` call: exact 1; tree: the leaf kernel (which folds the lowest
+  /// five levels and writes the root of every tensor of at most 32 leaves), one per remaining
+  /// level, and one for the roots of empty tensors and tensors of more than 32 leaves.
   int launches() const noexcept {
-    return std::is_same_v<Mode, tree> ? (schedule_.items() > 0 ? 2 : 1) + schedule_.levels : 1;
+    if constexpr (std::is_same_v<Mode, tree>) {
+      return (schedule_.items() > 0 ? 1 : 0) + schedule_.levels + (schedule_.needs_roots ? 1 : 0);
+    } else {
+      return 1;
+    }
   }
-  /// Leaves (tree) or tensors (exact) hashed in parallel, one GPU thread each.
+  /// Threads of the first launch: leaf slots (tree: padding of aligned groups included) or
+  /// tensors (exact).
   std::uint64_t items() const noexcept { return schedule_.items(); }
 
   /**
-   * @brief Hashes every tensor of the plan into `d_out[0 .. size())` (device memory).
+   * @brief Hashes every tensor of the plan into `d_out[0 .. size())` (device memory), with the
+   *        tuning policy the dispatch chose for the plan's device.
    * @param d_temp_storage device memory for intermediate digests, or null to query its size
    * @param temp_storage_bytes in: bytes at `d_temp_storage`; out (query): bytes needed
    * @return cudaSuccess, cudaErrorInvalidValue for too little temporary storage or a null
@@ -160,52 +171,80 @@ class device_plan {
    */
   cudaError_t hash(void* d_temp_storage, std::size_t& temp_storage_bytes, digest_type* d_out,
                    cudaStream_t stream) const {
-    const std::size_t leaves_bytes = align(schedule_.items() * sizeof(digest_type));
+    return detail::with_leaf_policy(cc_, [&](auto policy) {
+      return hash_with<decltype(policy)>(d_temp_storage, temp_storage_bytes, d_out, stream);
+    });
+  }
+
+  /**
+   * @brief `hash` with a leaf policy of the caller's (tree mode; exact mode ignores it): a
+   *        struct with `threads_per_block`, `min_blocks_per_sm`, `pipeline` (1 or 2), `load`
+   *        (`detail::leaf_load`) and `load_modifier`, as detail/device_tuning.cuh's. For tuning
+   *        and benchmarks; digests do not depend on the policy.
+   */
+  template <class LeafPolicy>
+  cudaError_t hash_with(void* d_temp_storage, std::size_t& temp_storage_bytes, digest_type* d_out,
+                        cudaStream_t stream) const {
+    static_assert(detail::check_leaf_policy<LeafPolicy>());
+    constexpr bool is_tree = std::is_same_v<Mode, tree>;
+    const std::size_t fold_bytes = is_tree ? align(schedule_.nodes(1) * sizeof(digest_type)) : 0;
     const std::size_t level_bytes =
-        schedule_.levels > 0 ? align(schedule_.nodes(1) * sizeof(digest_type)) : 0;
-    const std::size_t needed = std::is_same_v<Mode, tree> ? leaves_bytes + level_bytes : 1;
+        is_tree && schedule_.levels > 0 ? align(schedule_.nodes(2) * sizeof(digest_type)) : 0;
+    const std::size_t needed = fold_bytes + level_bytes;
     if (d_temp_storage == nullptr) {
       temp_storage_bytes = needed < 1 ? 1 : needed;
       return cudaSuccess;
     }
-    if (temp_storage_bytes < needed || (d_out == nullptr && size() != 0)) {
+    if (d_out == nullptr && size() != 0) {
       return cudaErrorInvalidValue;
+    }
+    if constexpr (is_tree) {  // exact mode needs none
+      if (temp_storage_bytes < needed) {
+        return cudaErrorInvalidValue;
+      }
     }
     if (size() == 0) {
       return cudaSuccess;
     }
     TENSORHASH_CUDA_RETURN(detail::check_current_device(device_));
-    const std::uint64_t tensors = schedule_.tensors();
-    auto* buf_a = static_cast<digest_type*>(d_temp_storage);
-    auto* buf_b = reinterpret_cast<digest_type*>(static_cast<char*>(d_temp_storage) + leaves_bytes);
-    digest_type* items_out = std::is_same_v<Mode, tree> ? buf_a : d_out;
-    const auto d_row = [&](int l) -> const std::uint64_t* {
-      return device_view_.first_item + static_cast<std::size_t>(l) * (tensors + 1);
-    };
-    if (schedule_.items() > 0) {
-      TENSORHASH_CUDA_RETURN(detail::with_item_policy(cc_, [&](auto policy) {
+    if constexpr (!is_tree) {
+      return detail::with_item_policy(cc_, [&](auto policy) {
         using policy_t = decltype(policy);
         return detail::launch(detail::item_kernel<policy_t, Hasher, Canon>,
                               detail::grid_for(schedule_.items(), policy_t::threads_per_block),
                               policy_t::threads_per_block, stream, device_view_, schedule_.items(),
-                              items_out);
-      }));
-    }
-    if constexpr (std::is_same_v<Mode, tree>) {
+                              d_out);
+      });
+    } else {
+      auto* buf_a = static_cast<digest_type*>(d_temp_storage);
+      auto* buf_b = reinterpret_cast<digest_type*>(static_cast<char*>(d_temp_storage) + fold_bytes);
+      const auto d_row = [&](int l) -> const std::uint64_t* {
+        return device_view_.first_item + static_cast<std::size_t>(l) * (schedule_.tensors() + 1);
+      };
+      if (schedule_.items() > 0) {
+        constexpr int threads = LeafPolicy::threads_per_block;
+        TENSORHASH_CUDA_RETURN(detail::launch(detail::leaf_kernel<LeafPolicy, Hasher, Canon>,
+                                              detail::grid_for(schedule_.items(), threads), threads,
+                                              stream, device_view_, schedule_.items(), buf_a,
+                                              d_out));
+      }
       constexpr int threads = detail::level_policy::threads_per_block;
       for (int l = 0; l < schedule_.levels; ++l) {
         const digest_type* in = l % 2 == 0 ? buf_a : buf_b;
         digest_type* out = l % 2 == 0 ? buf_b : buf_a;
-        TENSORHASH_CUDA_RETURN(detail::launch(
-            detail::level_kernel<Hasher>, detail::grid_for(schedule_.nodes(l + 1), threads),
-            threads, stream, in, d_row(l), d_row(l + 1), tensors, schedule_.nodes(l + 1), out));
+        TENSORHASH_CUDA_RETURN(detail::launch(detail::level_kernel<Hasher>,
+                                              detail::grid_for(schedule_.nodes(l + 2), threads),
+                                              threads, stream, in, d_row(l + 1), d_row(l + 2),
+                                              schedule_.tensors(), schedule_.nodes(l + 2), out));
       }
-      const digest_type* last = schedule_.levels % 2 == 0 ? buf_a : buf_b;
-      TENSORHASH_CUDA_RETURN(detail::launch(detail::root_kernel<Hasher>,
-                                            detail::grid_for(tensors, threads), threads, stream,
-                                            last, d_row(schedule_.levels), tensors, d_out));
+      if (schedule_.needs_roots) {
+        const digest_type* last = schedule_.levels % 2 == 0 ? buf_a : buf_b;
+        TENSORHASH_CUDA_RETURN(detail::launch(
+            detail::root_kernel<Hasher>, detail::grid_for(schedule_.tensors(), threads), threads,
+            stream, device_view_, last, d_row(1 + schedule_.levels), d_out));
+      }
+      return cudaSuccess;
     }
-    return cudaSuccess;
   }
 
  private:
@@ -218,7 +257,7 @@ class device_plan {
     return std::vector<composite_view>(views, views + count);
   }
 
-  /// Uploads the schedule's four arrays into one allocation, ordered on `stream`, and waits for
+  /// Uploads the schedule's five arrays into one allocation, ordered on `stream`, and waits for
   /// the copies: they read pageable host memory, and `hash` may read the schedule from any stream
   /// (or a graph), which nothing would otherwise order after them.
   void upload(cudaStream_t stream) {
@@ -226,28 +265,33 @@ class device_plan {
       return;
     }
     const auto& s = schedule_;
-    const std::size_t sizes[4] = {s.descs.size() * sizeof(detail::tensor_desc),
-                                  s.composites.size() * sizeof(detail::composite_desc),
-                                  s.piece_offsets.size() * sizeof(std::uint64_t),
-                                  s.level_offsets.size() * sizeof(std::uint64_t)};
-    const void* sources[4] = {s.descs.data(), s.composites.data(), s.piece_offsets.data(),
-                              s.level_offsets.data()};
-    std::size_t at[4], total = 0;
-    for (int i = 0; i < 4; ++i) {
+    constexpr int arrays = 5;
+    const std::size_t sizes[arrays] = {s.descs.size() * sizeof(detail::tensor_desc),
+                                       s.composites.size() * sizeof(detail::composite_desc),
+                                       s.piece_offsets.size() * sizeof(std::uint64_t),
+                                       s.order.size() * sizeof(std::uint64_t),
+                                       s.level_offsets.size() * sizeof(std::uint64_t)};
+    const void* sources[arrays] = {s.descs.data(), s.composites.data(), s.piece_offsets.data(),
+                                   s.order.data(), s.level_offsets.data()};
+    std::size_t at[arrays], total = 0;
+    for (int i = 0; i < arrays; ++i) {
       at[i] = total;
       total += align(sizes[i]);
     }
     d_schedule_ = detail::device_malloc(total, device_);
     auto* base = static_cast<char*>(d_schedule_.get());
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < arrays; ++i) {
       TENSORHASH_CUDA_TRY(
           cudaMemcpyAsync(base + at[i], sources[i], sizes[i], cudaMemcpyHostToDevice, stream));
     }
     TENSORHASH_CUDA_TRY(cudaStreamSynchronize(stream));
+    const auto* rows = reinterpret_cast<const std::uint64_t*>(base + at[4]);
     device_view_ = {reinterpret_cast<const detail::tensor_desc*>(base + at[0]),
                     reinterpret_cast<const detail::composite_desc*>(base + at[1]),
                     reinterpret_cast<const std::uint64_t*>(base + at[2]),
                     reinterpret_cast<const std::uint64_t*>(base + at[3]),
+                    rows,
+                    chunk_ != 0 ? rows + (s.tensors() + 1) : nullptr,
                     s.tensors(),
                     chunk_};
   }
@@ -265,7 +309,7 @@ class device_plan {
   std::uint64_t chunk_ = 0;  // 0 in exact mode
   int device_ = 0;
   int cc_ = 0;
-  detail::device_memory d_schedule_;  // descs | composites | piece offsets | level offsets
+  detail::device_memory d_schedule_;  // descs | composites | piece offsets | order | rows
   detail::schedule_view device_view_{};
 };
 

@@ -1,11 +1,13 @@
 /**
  * @file detail/device_kernels.cuh
  * @brief Kernels of the device backend: thin grid-stride loops over the agents of
- *        detail/device_schedule.hpp, which the host tests prove on the CPU.
+ *        detail/device_schedule.hpp and detail/device_agent.hpp, which the host tests prove on
+ *        the CPU, and the device model of a warp those agents are written against.
  */
 #pragma once
 
 #include <tensorhash/config.hpp>
+#include <tensorhash/detail/device_agent.hpp>
 #include <tensorhash/detail/device_schedule.hpp>
 #include <tensorhash/detail/device_tuning.cuh>
 
@@ -14,6 +16,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstring>
 
 TENSORHASH_NAMESPACE_BEGIN
 namespace detail {
@@ -42,7 +45,61 @@ __device__ __forceinline__ std::uint64_t grid_threads() {
   return std::uint64_t{gridDim.x} * blockDim.x;
 }
 
-/// One leaf (tree, `chunk > 0`) or one whole tensor (exact, `chunk == 0`) per thread.
+/**
+ * @brief A warp of the device, as the agents of device_agent.hpp see it: per-lane values are
+ *        registers, `each` runs the calling lane, collectives are warp intrinsics. The members
+ *        are host-callable only so that host passes of nvcc compile the agents' templates; they
+ *        run on the device only.
+ */
+struct device_warp {
+  template <class T>
+  struct var {
+    T v;
+    TENSORHASH_HD T& operator[](std::uint32_t) noexcept { return v; }
+    TENSORHASH_HD const T& operator[](std::uint32_t) const noexcept { return v; }
+  };
+
+  std::uint32_t lane;
+  warp_shared* smem;
+
+  TENSORHASH_HD warp_shared& shared() noexcept { return *smem; }
+  template <class F>
+  TENSORHASH_HD void each(F&& f) {
+    f(lane);
+  }
+  TENSORHASH_HD void sync() noexcept {
+#if TENSORHASH_DEVICE_PASS
+    __syncwarp();
+#endif
+  }
+  TENSORHASH_HD std::uint32_t max(const var<std::uint32_t>& x) const noexcept {
+    std::uint32_t m = x.v;
+#if TENSORHASH_DEVICE_PASS
+    for (int d = 16; d > 0; d /= 2) {
+      const std::uint32_t o = __shfl_xor_sync(0xFFFFFFFFu, m, d);
+      m = o > m ? o : m;
+    }
+#endif
+    return m;
+  }
+  /// out = in of lane + delta (own value past the warp), word by word.
+  template <class T>
+  TENSORHASH_HD void shfl_down(const var<T>& in, var<T>& out, std::uint32_t delta) const noexcept {
+    static_assert(sizeof(T) % 4 == 0, "shfl_down moves whole 32-bit words");
+    std::uint32_t words[sizeof(T) / 4];
+    std::memcpy(words, &in.v, sizeof(T));
+#if TENSORHASH_DEVICE_PASS
+    for (std::size_t i = 0; i < sizeof(T) / 4; ++i) {
+      words[i] = __shfl_down_sync(0xFFFFFFFFu, words[i], delta);
+    }
+#else
+    (void)delta;
+#endif
+    std::memcpy(&out.v, words, sizeof(T));
+  }
+};
+
+/// Exact mode: one whole tensor per thread.
 template <class Policy, class Hasher, class Canon>
 __global__ void __launch_bounds__(Policy::threads_per_block, Policy::min_blocks_per_sm)
     item_kernel(schedule_view s, std::uint64_t items, typename Hasher::digest_type* out) {
@@ -51,7 +108,24 @@ __global__ void __launch_bounds__(Policy::threads_per_block, Policy::min_blocks_
   }
 }
 
-/// One node of the next tree level per thread, for every tensor of the batch at once.
+/// Tree mode: 32 leaf slots per warp, the lowest five levels folded (device_agent.hpp).
+template <class Policy, class Hasher, class Canon>
+__global__ void __launch_bounds__(Policy::threads_per_block, Policy::min_blocks_per_sm)
+    leaf_kernel(schedule_view s, std::uint64_t slots, typename Hasher::digest_type* fold_out,
+                typename Hasher::digest_type* out) {
+  constexpr std::uint32_t warps = Policy::threads_per_block / warp_lanes;
+  __shared__ warp_shared smem[warps];
+  const std::uint32_t warp = threadIdx.x / warp_lanes;
+  device_warp w{static_cast<std::uint32_t>(threadIdx.x % warp_lanes), &smem[warp]};
+  const std::uint64_t slot_warps = (slots + warp_lanes - 1) / warp_lanes;
+  for (std::uint64_t g = std::uint64_t{blockIdx.x} * warps + warp; g < slot_warps;
+       g += std::uint64_t{gridDim.x} * warps) {  // uniform across the warp
+    leaf_warp_agent<Hasher, Canon, device_loader<Policy::load_modifier>, Policy::load,
+                    Policy::pipeline>(w, s, slots, g * warp_lanes, fold_out, out);
+  }
+}
+
+/// One node of the next tree row per thread, for every tensor of the batch at once.
 template <class Hasher>
 __global__ void __launch_bounds__(level_policy::threads_per_block)
     level_kernel(const typename Hasher::digest_type* in, const std::uint64_t* in_row,
@@ -62,13 +136,13 @@ __global__ void __launch_bounds__(level_policy::threads_per_block)
   }
 }
 
-/// Copies each tensor's root (HASH() for a tensor without bytes) to the output.
+/// Writes the roots the leaf kernel did not (empty tensors, tensors of more than 32 leaves).
 template <class Hasher>
 __global__ void __launch_bounds__(level_policy::threads_per_block)
-    root_kernel(const typename Hasher::digest_type* last, const std::uint64_t* last_row,
-                std::uint64_t tensors, typename Hasher::digest_type* out) {
-  for (std::uint64_t t = global_thread(); t < tensors; t += grid_threads()) {
-    out[t] = tree_root<Hasher>(last, last_row, t);
+    root_kernel(schedule_view s, const typename Hasher::digest_type* last,
+                const std::uint64_t* last_row, typename Hasher::digest_type* out) {
+  for (std::uint64_t k = global_thread(); k < s.tensors; k += grid_threads()) {
+    write_root<Hasher>(s, last, last_row, k, out);
   }
 }
 

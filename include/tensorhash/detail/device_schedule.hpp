@@ -4,12 +4,22 @@
  *        device schedule can be built on the host and proved there.
  *
  * Tensors are composites (tensorhash/composite.hpp): runs of pieces whose canonical bytes follow
- * each other; a plain view is one piece. Work items: in tree mode one item per leaf of every
- * tensor of a batch, in exact mode one item per tensor. `first_item[t]` (an exclusive scan of items
- * per tensor) maps a global item to its tensor by binary search. Tree levels: level 0 holds the
- * leaves; level l+1 holds ceil(count_l / 2) nodes per tensor, node i = H(0x01 || n[2i] || n[2i+1])
- * or n[2i] carried up; `level_offsets` is the exclusive scan of those counts per level, one row per
- * level.
+ * each other; a plain view is one piece.
+ *
+ * Exact mode: one item per tensor; row 0 of `level_offsets` is 0, 1, ..., tensors.
+ *
+ * Tree mode: leaves are hashed by warps (detail/device_agent.hpp), one lane per leaf, and a warp
+ * folds the lowest five levels of its leaves itself. For that, each tensor of n >= 1 leaves takes
+ * a group of slots aligned to g = min(32, bit_ceil(n)) and rounded up to a multiple of g, so no
+ * pair of RFC 6962 siblings below level 5 is split across warps. Tensors are laid out in slot
+ * order, by descending g (stable; empty tensors last), which keeps every group aligned without
+ * gaps: `order[k]` is the tensor at position k. Rows, all indexed by position k:
+ * - row 0: exclusive scan of slots (padded groups);
+ * - row 1: exclusive scan of ceil(n / 32) for tensors of more than 32 leaves (their level-5
+ *   nodes, written by the leaf kernel), 0 otherwise (a tensor of 1 to 32 leaves gets its root
+ *   from the leaf kernel directly);
+ * - row l + 1: ceil(count_l / 2) nodes per tensor; node i = H(0x01 || n[2i] || n[2i+1]) or n[2i]
+ *   carried up, until every tensor holds at most one node (`levels` rows after row 1).
  */
 #pragma once
 
@@ -23,6 +33,7 @@
 #include <tensorhash/modes.hpp>
 #include <tensorhash/view.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -69,23 +80,37 @@ struct composite_desc {
   std::uint32_t out_bytes = 1;
 };
 
-/// Host-built schedule of one batch: pieces, tensors, item scan and level scans.
+/// Lanes of a warp: leaves hashed side by side, and the span of the levels folded by a warp.
+inline constexpr std::uint64_t warp_lanes = 32;
+
+/// @return the slot group of a tensor of `n` leaves: 0 for none, else min(32, bit_ceil(n))
+TENSORHASH_HD constexpr std::uint64_t slot_group(std::uint64_t n) noexcept {
+  std::uint64_t g = n == 0 ? 0 : 1;
+  while (g < n && g < warp_lanes) {
+    g <<= 1;
+  }
+  return g;
+}
+
+/// Host-built schedule of one batch: pieces, tensors, slot order, item scan and level scans.
 struct schedule {
   std::vector<tensor_desc> descs;          ///< every piece of every tensor
   std::vector<composite_desc> composites;  ///< one per tensor
   /// Per tensor t, pieces + 1 canonical byte offsets of its pieces, from index first_piece + t.
   std::vector<std::uint64_t> piece_offsets;
-  std::vector<std::uint64_t> level_offsets;  ///< (levels + 1) rows of tensors() + 1 entries
-  int levels = 0;                            ///< pairing levels after the leaves (tree only)
+  std::vector<std::uint64_t> order;          ///< tensor at each position (identity in exact mode)
+  std::vector<std::uint64_t> level_offsets;  ///< rows of tensors() + 1 entries (file comment)
+  int levels = 0;                            ///< pairing levels after the fold row (tree only)
+  bool needs_roots = false;  ///< tree: some tensor is empty or has more than 32 leaves
 
   std::size_t tensors() const noexcept { return composites.size(); }
-  /// Row `l` of the level scans; row 0 is the item scan (`first_item`).
+  /// Row `l` of the scans; row 0 is the item (exact) or slot (tree) scan.
   const std::uint64_t* row(int l) const noexcept {
     return level_offsets.data() + static_cast<std::size_t>(l) * (composites.size() + 1);
   }
-  /// Items (leaves, or tensors in exact mode) of the batch.
+  /// Items of the batch: tensors (exact) or leaf slots, idle padding included (tree).
   std::uint64_t items() const noexcept { return row(0)[composites.size()]; }
-  /// Nodes at level `l` over all tensors.
+  /// Nodes of row `l` over all tensors.
   std::uint64_t nodes(int l) const noexcept { return row(l)[composites.size()]; }
 };
 
@@ -94,7 +119,9 @@ struct schedule_view {
   const tensor_desc* descs;
   const composite_desc* composites;
   const std::uint64_t* piece_offsets;
-  const std::uint64_t* first_item;
+  const std::uint64_t* order;
+  const std::uint64_t* first_item;  ///< row 0
+  const std::uint64_t* fold_row;    ///< row 1 (tree), null in exact mode
   std::uint64_t tensors;
   std::uint64_t chunk;  ///< 0 in exact mode
 };
@@ -104,7 +131,7 @@ template <class Canon>
 schedule make_schedule(const composite_view* tensors, std::size_t n, std::uint64_t chunk) {
   schedule s;
   s.composites.reserve(n);
-  std::vector<std::uint64_t> counts(n);
+  std::vector<std::uint64_t> leaves(n);
   for (std::size_t i = 0; i < n; ++i) {
     composite_desc c;
     c.first_piece = s.descs.size();
@@ -122,22 +149,50 @@ schedule make_schedule(const composite_view* tensors, std::size_t n, std::uint64
     }
     c.pieces = s.descs.size() - c.first_piece;
     s.composites.push_back(c);
-    counts[i] =
-        chunk == 0 ? 1 : c.canonical_bytes / chunk + (c.canonical_bytes % chunk != 0 ? 1 : 0);
+    leaves[i] = chunk == 0 ? 0 : (c.canonical_bytes + chunk - 1) / chunk;
   }
-  for (;;) {
+  s.order.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    s.order[i] = i;
+  }
+  if (chunk == 0) {
+    for (std::size_t i = 0; i <= n; ++i) {
+      s.level_offsets.push_back(i);
+    }
+    return s;
+  }
+  std::stable_sort(s.order.begin(), s.order.end(), [&](std::uint64_t a, std::uint64_t b) {
+    return slot_group(leaves[a]) > slot_group(leaves[b]);
+  });
+  const auto push_row = [&](const std::vector<std::uint64_t>& counts) {
     std::uint64_t acc = 0;
-    bool more = false;
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t k = 0; k < n; ++k) {
       s.level_offsets.push_back(acc);
-      acc += counts[i];
-      more = more || counts[i] > 1;
-      counts[i] = (counts[i] + 1) / 2;
+      acc += counts[k];
     }
     s.level_offsets.push_back(acc);
-    if (!more || chunk == 0) {
-      break;
+  };
+  std::vector<std::uint64_t> counts(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::uint64_t l = leaves[s.order[k]], g = slot_group(l);
+    counts[k] = g == 0 ? 0 : (l + g - 1) / g * g;
+    s.needs_roots = s.needs_roots || l == 0 || l > warp_lanes;
+  }
+  push_row(counts);
+  bool more = false;
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::uint64_t l = leaves[s.order[k]];
+    counts[k] = l > warp_lanes ? (l + warp_lanes - 1) / warp_lanes : 0;
+    more = more || counts[k] > 1;
+  }
+  push_row(counts);
+  while (more) {
+    more = false;
+    for (auto& c : counts) {
+      c = (c + 1) / 2;
+      more = more || c > 1;
     }
+    push_row(counts);
     ++s.levels;
   }
   return s;
@@ -145,8 +200,14 @@ schedule make_schedule(const composite_view* tensors, std::size_t n, std::uint64
 
 /// @return the host-memory view of a schedule (for host emulation and tests)
 inline schedule_view view_of(const schedule& s, std::uint64_t chunk) noexcept {
-  return {s.descs.data(), s.composites.data(), s.piece_offsets.data(),
-          s.row(0),       s.tensors(),         chunk};
+  return {s.descs.data(),
+          s.composites.data(),
+          s.piece_offsets.data(),
+          s.order.data(),
+          s.row(0),
+          chunk != 0 ? s.row(1) : nullptr,
+          s.tensors(),
+          chunk};
 }
 
 /// @return the tensor whose range of `offsets[0..n]` (an exclusive scan) holds `g`
@@ -180,41 +241,42 @@ TENSORHASH_HD TENSORHASH_FORCEINLINE std::uint32_t byte_swap(std::uint32_t x) no
 }
 
 /**
- * @brief Hash of `[prefix byte] || bytes[0:n]` for 16-byte aligned dense bytes: 64-byte blocks
- *        from four 16-byte loads, shifted by one byte with funnel shifts when there is a prefix.
+ * @brief Absorbs one 64-byte block of `[prefix byte] || bytes`, given as the 16 little-endian
+ *        words of the 64 source bytes as loaded: to big-endian words, shifted right by one byte
+ *        with funnel shifts when there is a prefix (`carry` holds the previous block's last byte).
  */
-template <class Hasher, class Loader>
-TENSORHASH_HD typename Hasher::digest_type hash_dense(const std::uint8_t* p, std::uint64_t n,
-                                                      bool prefix) noexcept {
-  auto st = Hasher::initial_state();
-  std::uint32_t carry = 0;  // last byte of the previous block, shifted into the next one
-  const std::uint64_t blocks = n / 64;
-  for (std::uint64_t b = 0; b < blocks; ++b, p += 64) {
-    std::uint32_t w[16];
-    for (int q = 0; q < 4; ++q) {
-      std::uint32_t v[4];
-      Loader::load(p + 16 * q, v);
-      for (int k = 0; k < 4; ++k) {
-        w[4 * q + k] = byte_swap(v[k]);
-      }
-    }
-    if (prefix) {
-      const std::uint32_t last = w[15] & 0xFFu;
-      for (int j = 15; j > 0; --j) {
-        w[j] = (w[j - 1] << 24) | (w[j] >> 8);
-      }
-      w[0] = (carry << 24) | (w[0] >> 8);
-      carry = last;
-    }
-    Hasher::compress_words(st, w);
+template <class Hasher>
+TENSORHASH_HD TENSORHASH_FORCEINLINE void absorb_dense_block(typename Hasher::state_type& st,
+                                                             std::uint32_t (&w)[16], bool prefix,
+                                                             std::uint32_t& carry) noexcept {
+  for (int k = 0; k < 16; ++k) {
+    w[k] = byte_swap(w[k]);
   }
+  if (prefix) {
+    const std::uint32_t last = w[15] & 0xFFu;
+    for (int j = 15; j > 0; --j) {
+      w[j] = (w[j - 1] << 24) | (w[j] >> 8);
+    }
+    w[0] = (carry << 24) | (w[0] >> 8);
+    carry = last;
+  }
+  Hasher::compress_words(st, w);
+}
+
+/// Finishes `[prefix byte] || p[0:n]` once its n / 64 whole source blocks are absorbed into `st`
+/// (`carry` as absorb_dense_block left it): the tail bytes, the padding and the length.
+template <class Hasher>
+TENSORHASH_HD typename Hasher::digest_type finish_dense(typename Hasher::state_type st,
+                                                        const std::uint8_t* p, std::uint64_t n,
+                                                        bool prefix, std::uint32_t carry) noexcept {
+  const std::uint64_t blocks = n / 64;
   std::uint8_t tail[Hasher::block_bytes];
   std::uint32_t len = 0;
   if (prefix) {
     tail[len++] = static_cast<std::uint8_t>(carry);
   }
   for (std::uint64_t i = blocks * 64; i < n; ++i) {
-    tail[len++] = p[i - blocks * 64];
+    tail[len++] = p[i];
   }
   if (len == Hasher::block_bytes) {  // a prefix byte plus 63 tail bytes fill one more block
     Hasher::compress(st, tail, 1);
@@ -223,25 +285,62 @@ TENSORHASH_HD typename Hasher::digest_type hash_dense(const std::uint8_t* p, std
   return Hasher::finalize(st, tail, len, n + (prefix ? 1 : 0));
 }
 
-/// Feeds the canonical bytes of elements `[first, first + count)` of any view into `s`.
+/**
+ * @brief Hash of `[prefix byte] || bytes[0:n]` for 16-byte aligned dense bytes, read by one
+ *        thread: 64-byte blocks from four 16-byte loads.
+ */
+template <class Hasher, class Loader>
+TENSORHASH_HD typename Hasher::digest_type hash_dense(const std::uint8_t* p, std::uint64_t n,
+                                                      bool prefix) noexcept {
+  auto st = Hasher::initial_state();
+  std::uint32_t carry = 0;
+  const std::uint64_t blocks = n / 64;
+  for (std::uint64_t b = 0; b < blocks; ++b) {
+    std::uint32_t w[16];
+    for (int q = 0; q < 4; ++q) {
+      std::uint32_t v[4];
+      Loader::load(p + 64 * b + 16 * q, v);
+      for (int k = 0; k < 4; ++k) {
+        w[4 * q + k] = v[k];
+      }
+    }
+    absorb_dense_block<Hasher>(st, w, prefix, carry);
+  }
+  return finish_dense<Hasher>(st, p, n, prefix, carry);
+}
+
+/**
+ * @brief Feeds the canonical bytes of elements `[first, first + count)` of any view into `s`.
+ *
+ * A piece whose canonical bytes are its stored bytes, contiguous, is fed in one update (whole
+ * blocks compressed straight from memory). Any other piece takes the tile path: a tile of up to
+ * 64 canonical bytes is gathered and converted in registers, then absorbed by one update, so the
+ * stream's buffering runs once per tile, not once per element.
+ */
 template <class Hasher, class Canon>
 TENSORHASH_HD void feed_strided(hash_stream<Hasher>& s, const tensor_desc& d, std::uint64_t first,
                                 std::uint64_t count) noexcept {
   if (count == 0) {
     return;  // an empty tensor's layout may hold zero extents: never seek in it
   }
+  if (Canon::target(d.stored) == d.stored && d.layout.dense(d.in_bytes)) {
+    s.update(d.base + first * d.in_bytes, count * d.in_bytes);
+    return;
+  }
   strided_cursor cursor;
   cursor.seek(d.layout, d.base, first);
-  for (std::uint64_t i = 0; i < count; ++i) {
-    std::uint8_t in[8], out[8];
-    for (std::uint32_t k = 0; k < d.in_bytes; ++k) {
-      in[k] = cursor.ptr[k];
+  const std::uint32_t per_tile = 64 / d.out_bytes;
+  while (count > 0) {
+    std::uint8_t tile[64];
+    const std::uint64_t n = count < per_tile ? count : per_tile;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      Canon::convert(d.stored, cursor.ptr, tile + i * d.out_bytes);
+      if (i + 1 < count) {
+        cursor.advance(d.layout, 1);
+      }
     }
-    Canon::convert(d.stored, in, out);
-    s.update(out, d.out_bytes);
-    if (i + 1 < count) {
-      cursor.advance(d.layout, 1);
-    }
+    s.update(tile, n * d.out_bytes);
+    count -= n;
   }
 }
 
@@ -271,33 +370,49 @@ TENSORHASH_HD typename Hasher::digest_type hash_pieces(const tensor_desc* pieces
 }
 
 /**
- * @brief The digest of work item `g`: leaf `g - first_item[t]` of tensor `t` (tree,
- *        `chunk > 0`) or the exact digest of tensor `g` (`chunk == 0`).
+ * @brief The address of canonical bytes `[offset, offset + bytes)` of tensor `t` when they lie
+ *        in one piece whose canonical bytes are its stored bytes, contiguous, from a 16-byte
+ *        aligned address (what the dense paths read with 16-byte loads); null otherwise.
  */
+TENSORHASH_HD inline const std::uint8_t* dense_span(const schedule_view& s, std::uint64_t t,
+                                                    std::uint64_t offset,
+                                                    std::uint64_t bytes) noexcept {
+  const composite_desc& c = s.composites[t];
+  if (c.pieces == 0) {
+    return nullptr;
+  }
+  const std::uint64_t* offsets = s.piece_offsets + c.first_piece + t;
+  const std::uint64_t p = find_segment(offsets, c.pieces, offset);
+  const tensor_desc& d = s.descs[c.first_piece + p];
+  const std::uint64_t at = offset - offsets[p];
+  if (!d.dense_identity || offset + bytes > offsets[p + 1] || at % 16 != 0) {
+    return nullptr;
+  }
+  return d.base + at;
+}
+
+/// Hash of `[prefix byte] || canonical bytes [offset, offset + bytes)` of tensor `t`, by one
+/// thread: 16-byte loads where the span is dense, the tile path otherwise.
+template <class Hasher, class Canon, class Loader>
+TENSORHASH_HD typename Hasher::digest_type hash_span(const schedule_view& s, std::uint64_t t,
+                                                     std::uint64_t offset, std::uint64_t bytes,
+                                                     bool prefix) noexcept {
+  if (const std::uint8_t* p = dense_span(s, t, offset, bytes)) {
+    return hash_dense<Hasher, Loader>(p, bytes, prefix);
+  }
+  const composite_desc& c = s.composites[t];
+  return hash_pieces<Hasher, Canon>(s.descs + c.first_piece, s.piece_offsets + c.first_piece + t,
+                                    c.pieces, offset, bytes, prefix, c.out_bytes);
+}
+
+/// The exact digest of tensor `g` (exact mode: one item per tensor).
 template <class Hasher, class Canon, class Loader>
 TENSORHASH_HD typename Hasher::digest_type hash_item(const schedule_view& s,
                                                      std::uint64_t g) noexcept {
-  const std::uint64_t t = find_segment(s.first_item, s.tensors, g);
-  const composite_desc& c = s.composites[t];
-  std::uint64_t offset = 0, bytes = c.canonical_bytes;
-  if (s.chunk != 0) {
-    offset = (g - s.first_item[t]) * s.chunk;
-    bytes = bytes - offset < s.chunk ? bytes - offset : s.chunk;
-  }
-  const bool prefix = s.chunk != 0;
-  if (c.pieces != 1) {
-    return hash_pieces<Hasher, Canon>(s.descs + c.first_piece, s.piece_offsets + c.first_piece + t,
-                                      c.pieces, offset, bytes, prefix, c.out_bytes);
-  }
-  const tensor_desc& d = s.descs[c.first_piece];
-  if (d.dense_identity) {
-    return hash_dense<Hasher, Loader>(d.base + offset, bytes, prefix);
-  }
-  return hash_pieces<Hasher, Canon>(&d, s.piece_offsets + c.first_piece + t, 1, offset, bytes,
-                                    prefix, c.out_bytes);
+  return hash_span<Hasher, Canon, Loader>(s, g, 0, s.composites[g].canonical_bytes, false);
 }
 
-/// Node `g` of level `l + 1` from the nodes of level `l` (`in_row`/`out_row` are their scans).
+/// Node `g` of row `l + 1` from the nodes of row `l` (`in_row`/`out_row` are their scans).
 template <class Hasher>
 TENSORHASH_HD typename Hasher::digest_type level_node(const typename Hasher::digest_type* in,
                                                       const std::uint64_t* in_row,
@@ -312,12 +427,20 @@ TENSORHASH_HD typename Hasher::digest_type level_node(const typename Hasher::dig
                            : nodes[2 * i];
 }
 
-/// The root of tensor `t` from the last level (HASH() for a tensor without leaves).
+/**
+ * @brief Writes the root of the tensor at position `k` of a tree schedule, where the leaf kernel
+ *        has not: HASH() for a tensor without leaves, the last row's node for a tensor of more
+ *        than 32 leaves; nothing for one of 1 to 32 leaves (the leaf kernel wrote its root).
+ */
 template <class Hasher>
-TENSORHASH_HD typename Hasher::digest_type tree_root(const typename Hasher::digest_type* last,
-                                                     const std::uint64_t* last_row,
-                                                     std::uint64_t t) noexcept {
-  return last_row[t + 1] == last_row[t] ? hash_bytes<Hasher>(nullptr, 0) : last[last_row[t]];
+TENSORHASH_HD void write_root(const schedule_view& s, const typename Hasher::digest_type* last,
+                              const std::uint64_t* last_row, std::uint64_t k,
+                              typename Hasher::digest_type* out) noexcept {
+  if (s.first_item[k + 1] == s.first_item[k]) {
+    out[s.order[k]] = hash_bytes<Hasher>(nullptr, 0);
+  } else if (s.fold_row[k + 1] != s.fold_row[k]) {
+    out[s.order[k]] = last[last_row[k]];
+  }
 }
 
 }  // namespace detail

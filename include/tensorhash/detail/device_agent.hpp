@@ -1,0 +1,251 @@
+/**
+ * @file detail/device_agent.hpp
+ * @brief The tree-mode leaf agent: one warp hashes 32 leaf slots, one lane per leaf, loading
+ *        dense leaves cooperatively through a shared-memory tile, and folds the lowest five tree
+ *        levels of its leaves itself. Plain host/device C++, written once against a `Warp`
+ *        model so that the host runs the very same program lane by lane (`host_warp`) and the
+ *        tests prove the exchanges between lanes, not a copy of them.
+ *
+ * **Warp model.** `Warp::var<T>` holds one T per lane (one register value on the device, an array
+ * of 32 on the host); `each(f)` runs `f(lane)` for the lanes (the calling lane on the device, all
+ * 32 in order on the host); `sync()` orders the lanes' shared-memory accesses (`__syncwarp`);
+ * `max` and `shfl_down` are the warp collectives; `shared()` is the warp's `warp_shared`. Control
+ * flow outside `each` is uniform across the warp. The device model is in device_kernels.cuh.
+ *
+ * **Cooperative loads (`leaf_load::warp_striped`).** Lane l holds leaf l. Per 64-byte block step
+ * the warp issues four 16-byte loads per lane: in round q, lane l reads quad l % 4 of leaf
+ * 8q + l / 4, so each load instruction covers eight whole 64-byte segments (16 full 32-byte
+ * sectors) rather than 32 scattered 16-byte pieces. The words go to a 32 x 16 word tile in shared
+ * memory, XOR-swizzled (`tile_word`) so that both the stores and the row reads that follow are free
+ * of bank conflicts; then lane l reads row l, its leaf's block. With `Pipeline == 2` the next
+ * block's loads are issued before the current block is compressed (register double buffering).
+ * cub::WarpExchange is not used: its shared-memory variant (CCCL 3.0,
+ * cub/warp/specializations/warp_exchange_smem.cuh) reads 16 items per lane at index 16 * lane +
+ * item without the padding it allocates, a 16-way bank conflict for this shape, and its shuffle
+ * variant needs as many items per lane as lanes.
+ *
+ * **Fold.** Slot groups are aligned (device_schedule.hpp), so the RFC 6962 sibling of a node
+ * below level 5 is in the same warp: five rounds of `shfl_down` by 1, 2, 4, 8, 16 pair node i with
+ * node i + h where i is a multiple of 2h and i + h < n, else carry it up; exactly the level-wise
+ * pairing of device_schedule.hpp, which equals RFC 6962's split at the largest power of two.
+ */
+#pragma once
+
+#include <tensorhash/config.hpp>
+#include <tensorhash/detail/device_schedule.hpp>
+#include <tensorhash/merkle.hpp>
+
+#include <cstdint>
+
+TENSORHASH_NAMESPACE_BEGIN
+namespace detail {
+
+/// How a leaf kernel reads dense leaves.
+enum class leaf_load {
+  direct,        ///< each lane reads its own leaf with 16-byte loads
+  warp_striped,  ///< the warp reads eight leaves' blocks per load, through a shared tile
+};
+
+/// Shared memory of one warp of the leaf kernel.
+struct warp_shared {
+  std::uint32_t tile[warp_lanes * 16];   ///< one 64-byte block of each of 32 leaves
+  const std::uint8_t* rows[warp_lanes];  ///< each lane's dense leaf (null if none)
+  std::uint32_t row_blocks[warp_lanes];  ///< whole 64-byte blocks of each lane's leaf
+};
+
+/// Word `c` of row `r` in the tile: rows r and r + 2 share banks, so word c of row r moves to
+/// column c ^ ((r / 2) % 16). A row read (fixed c, r = lane) and a round's stores (r = 8q + l / 4,
+/// c = 4 (l % 4) + k) then each touch 32 distinct banks.
+TENSORHASH_HD constexpr std::uint32_t tile_word(std::uint32_t r, std::uint32_t c) noexcept {
+  return 16 * r + (c ^ ((r >> 1) & 15));
+}
+
+/// One leaf slot as a lane sees it (kept small: it lives in registers through the whole leaf).
+struct leaf_slot {
+  std::uint64_t k = 0;       ///< position of the tensor in slot order (the tensor: order[k])
+  std::uint64_t index = 0;   ///< leaf index in the tensor (canonical offset: index * chunk)
+  std::uint64_t leaves = 0;  ///< leaves of the tensor
+  std::uint32_t bytes = 0;   ///< canonical bytes of the leaf (a chunk is at most 16 MiB)
+  bool active = false;       ///< a leaf, not padding of a slot group or past the last slot
+};
+
+/// @return slot `slot` of a tree schedule of `slots` slots
+TENSORHASH_HD inline leaf_slot locate_leaf(const schedule_view& s, std::uint64_t slots,
+                                           std::uint64_t slot) noexcept {
+  leaf_slot x;
+  if (slot >= slots) {
+    return x;
+  }
+  x.k = find_segment(s.first_item, s.tensors, slot);
+  const std::uint64_t total = s.composites[s.order[x.k]].canonical_bytes;
+  x.leaves = (total + s.chunk - 1) / s.chunk;
+  x.index = slot - s.first_item[x.k];
+  x.active = x.index < x.leaves;
+  if (x.active) {
+    const std::uint64_t rest = total - x.index * s.chunk;
+    x.bytes = static_cast<std::uint32_t>(rest < s.chunk ? rest : s.chunk);
+  }
+  return x;
+}
+
+/// Runs a warp's program on the host, lane after lane (file comment).
+struct host_warp {
+  template <class T>
+  struct var {
+    T v[warp_lanes];
+    T& operator[](std::uint32_t lane) noexcept { return v[lane]; }
+    const T& operator[](std::uint32_t lane) const noexcept { return v[lane]; }
+  };
+
+  warp_shared* smem;
+
+  warp_shared& shared() noexcept { return *smem; }
+  template <class F>
+  void each(F&& f) {
+    for (std::uint32_t lane = 0; lane < warp_lanes; ++lane) {
+      f(lane);
+    }
+  }
+  void sync() noexcept {}
+  std::uint32_t max(const var<std::uint32_t>& x) const noexcept {
+    std::uint32_t m = 0;
+    for (std::uint32_t v : x.v) {
+      m = v > m ? v : m;
+    }
+    return m;
+  }
+  /// out[l] = in[l + delta], or in[l] where l + delta is past the warp (as `__shfl_down_sync`).
+  template <class T>
+  void shfl_down(const var<T>& in, var<T>& out, std::uint32_t delta) const noexcept {
+    for (std::uint32_t lane = 0; lane < warp_lanes; ++lane) {
+      out[lane] = in[lane + delta < warp_lanes ? lane + delta : lane];
+    }
+  }
+};
+
+/// The dense leaves of a warp (lanes with `dense[l]` set), read cooperatively (file comment).
+template <class Hasher, class Loader, int Pipeline, class Warp>
+TENSORHASH_HD void striped_dense_leaves(
+    Warp& w, const typename Warp::template var<leaf_slot>& slot,
+    const typename Warp::template var<const std::uint8_t*>& dense,
+    typename Warp::template var<typename Hasher::digest_type>& node) {
+  static_assert(Pipeline == 1 || Pipeline == 2,
+                "leaf policy: pipeline must be 1 (load, then compress) or 2 (next block's loads in "
+                "flight while this one is compressed)");
+  warp_shared& sh = w.shared();
+  typename Warp::template var<typename Hasher::state_type> st;
+  typename Warp::template var<std::uint32_t> carry, blocks;
+  typename Warp::template var<std::uint32_t[16]> staged;  // this lane's four 16-byte loads
+  w.each([&](std::uint32_t l) {
+    blocks[l] = dense[l] != nullptr ? static_cast<std::uint32_t>(slot[l].bytes / 64) : 0;
+    sh.rows[l] = dense[l];
+    sh.row_blocks[l] = blocks[l];
+    st[l] = Hasher::initial_state();
+    carry[l] = 0;
+  });
+  const std::uint32_t steps = w.max(blocks);
+  w.sync();
+  const auto load = [&](std::uint32_t b) {
+    w.each([&](std::uint32_t l) {
+      for (std::uint32_t q = 0; q < 4; ++q) {
+        const std::uint32_t row = 8 * q + l / 4;
+        std::uint32_t v[4] = {0, 0, 0, 0};
+        if (b < sh.row_blocks[row]) {
+          Loader::load(sh.rows[row] + 64 * std::uint64_t{b} + 16 * (l % 4), v);
+        }
+        for (std::uint32_t k = 0; k < 4; ++k) {
+          staged[l][4 * q + k] = v[k];
+        }
+      }
+    });
+  };
+  if (steps > 0) {
+    load(0);
+  }
+  for (std::uint32_t b = 0; b < steps; ++b) {
+    if (Pipeline == 1 && b > 0) {
+      load(b);
+    }
+    w.each([&](std::uint32_t l) {
+      for (std::uint32_t q = 0; q < 4; ++q) {
+        for (std::uint32_t k = 0; k < 4; ++k) {
+          sh.tile[tile_word(8 * q + l / 4, 4 * (l % 4) + k)] = staged[l][4 * q + k];
+        }
+      }
+    });
+    if (Pipeline == 2 && b + 1 < steps) {
+      load(b + 1);  // in flight while block b is compressed
+    }
+    w.sync();
+    w.each([&](std::uint32_t l) {
+      std::uint32_t words[16];
+      for (std::uint32_t c = 0; c < 16; ++c) {
+        words[c] = sh.tile[tile_word(l, c)];
+      }
+      if (b < blocks[l]) {
+        absorb_dense_block<Hasher>(st[l], words, true, carry[l]);
+      }
+    });
+    w.sync();  // every row read before the next block's stores
+  }
+  w.each([&](std::uint32_t l) {
+    if (dense[l] != nullptr) {
+      node[l] = finish_dense<Hasher>(st[l], dense[l], slot[l].bytes, true, carry[l]);
+    }
+  });
+}
+
+/**
+ * @brief The leaf kernel's work for one warp: slots `[first_slot, first_slot + 32)` of a tree
+ *        schedule of `slots` slots. Writes the root of each tensor of 1 to 32 leaves to
+ *        `out[t]`, and each level-5 node of a larger tensor to `fold_out` at row 1's offsets.
+ */
+template <class Hasher, class Canon, class Loader, leaf_load Load, int Pipeline, class Warp>
+TENSORHASH_HD void leaf_warp_agent(Warp& w, const schedule_view& s, std::uint64_t slots,
+                                   std::uint64_t first_slot, typename Hasher::digest_type* fold_out,
+                                   typename Hasher::digest_type* out) {
+  using digest_type = typename Hasher::digest_type;
+  typename Warp::template var<leaf_slot> slot;
+  typename Warp::template var<const std::uint8_t*> dense;
+  typename Warp::template var<digest_type> node, partner;
+  w.each([&](std::uint32_t l) {
+    slot[l] = locate_leaf(s, slots, first_slot + l);
+    dense[l] = Load == leaf_load::warp_striped && slot[l].active
+                   ? dense_span(s, s.order[slot[l].k], slot[l].index * s.chunk, slot[l].bytes)
+                   : nullptr;
+    node[l] = digest_type{};
+  });
+  if constexpr (Load == leaf_load::warp_striped) {
+    striped_dense_leaves<Hasher, Loader, Pipeline>(w, slot, dense, node);
+  }
+  w.each([&](std::uint32_t l) {
+    const leaf_slot& x = slot[l];
+    if (!x.active || dense[l] != nullptr) {
+      return;
+    }
+    node[l] = hash_span<Hasher, Canon, Loader>(s, s.order[x.k], x.index * s.chunk, x.bytes, true);
+  });
+  for (std::uint32_t h = 1; h < warp_lanes; h <<= 1) {
+    w.shfl_down(node, partner, h);
+    w.each([&](std::uint32_t l) {
+      const leaf_slot& x = slot[l];
+      if (x.active && x.index % (2 * h) == 0 && x.index + h < x.leaves) {
+        node[l] = merkle_node_hash<Hasher>(node[l], partner[l]);
+      }
+    });
+  }
+  w.each([&](std::uint32_t l) {
+    const leaf_slot& x = slot[l];
+    if (!x.active || x.index % warp_lanes != 0) {
+      return;
+    }
+    if (x.leaves <= warp_lanes) {
+      out[s.order[x.k]] = node[l];
+    } else {
+      fold_out[s.fold_row[x.k] + x.index / warp_lanes] = node[l];
+    }
+  });
+}
+
+}  // namespace detail
+TENSORHASH_NAMESPACE_END
