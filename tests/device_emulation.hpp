@@ -25,8 +25,9 @@ inline constexpr std::size_t warp_batch_bytes = 3 * 40960 + 48;
  *        aligned `base`: a tensor of more than 32 leaves with a short last one, bases 4- and
  *        1-byte aligned (tile path), a converting and a strided view, an empty tensor, a tensor
  *        of exactly one leaf, and composites: dense pieces (leaves inside one piece take the dense
- *        path, leaves across pieces the tile path), a piece boundary off the 16-byte grid, an
- *        empty piece, a concatenation along dim 1 (strided pieces).
+ *        path, leaves across pieces the tile path), piece boundaries off the 16-byte grid (leaves
+ *        inside a piece but not 16-byte aligned take the tile path), an empty piece, a
+ *        concatenation along dim 1 (strided pieces).
  */
 inline std::vector<tensorhash::composite_view> warp_batch(const std::uint8_t* base,
                                                           tensorhash::location loc) {
@@ -47,6 +48,8 @@ inline std::vector<tensorhash::composite_view> warp_batch(const std::uint8_t* ba
           concat({p3, slice(p1, 0, 1, 2), p2}, 0),
           concat({p1, view(0, dtype::BF16, {0, 256}), p2}, 0),
           concat({slice(p1, 1, 0, 128), slice(p1, 1, 128, 128)}, 1),
+          // Leaves inside the second piece start 24, 8, ... bytes past a 16-byte boundary.
+          concat({view(0, dtype::U8, {1000}), view(4096, dtype::U8, {5000})}, 0),
           composite_view(view(0, dtype::F32, {3000}))};
 }
 

@@ -96,6 +96,18 @@ TEST_CASE("Dense path: prefix shift and tails at every length around block edges
   }
 }
 
+TEST_CASE("Node hash from words equals merkle_node_hash (RFC 6962)", "[device_schedule]") {
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 100; ++i) {
+    digest256 a, b;
+    for (auto& x : a.bytes)
+      x = static_cast<std::uint8_t>(rng());
+    for (auto& x : b.bytes)
+      x = static_cast<std::uint8_t>(rng());
+    CHECK(detail::node_hash<device_sha256>(a, b) == merkle_node_hash(a, b));
+  }
+}
+
 TEST_CASE("Schedule of a mixed batch: slot groups, fold row, levels, segment search",
           "[device_schedule]") {
   // Leaves per tensor at 1 KiB chunks: 0, 1, 5, 3, 70 (F32 elements: 0, 10, 1200, 768, 17920).

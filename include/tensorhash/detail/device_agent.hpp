@@ -230,7 +230,7 @@ TENSORHASH_HD void leaf_warp_agent(Warp& w, const schedule_view& s, std::uint64_
     w.each([&](std::uint32_t l) {
       const leaf_slot& x = slot[l];
       if (x.active && x.index % (2 * h) == 0 && x.index + h < x.leaves) {
-        node[l] = merkle_node_hash<Hasher>(node[l], partner[l]);
+        node[l] = node_hash<Hasher>(node[l], partner[l]);
       }
     });
   }

@@ -35,6 +35,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -225,9 +227,17 @@ TENSORHASH_HD inline std::uint64_t find_segment(const std::uint64_t* offsets, st
   return lo;
 }
 
-/// Reads 16 bytes (four little-endian words) on the host; device loaders use vector loads.
+/// Reads 16 bytes (four little-endian words) on the host, for the emulation. Device loaders use
+/// vector loads, which fault on an address that is not 16-byte aligned: so does this one.
 struct host_loader {
   static void load(const std::uint8_t* p, std::uint32_t (&out)[4]) noexcept {
+    if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) {
+      std::fputs(
+          "tensorhash: host_loader: 16-byte load from an address that is not 16-byte "
+          "aligned (a device vector load would fault)\n",
+          stderr);
+      std::abort();
+    }
     std::memcpy(out, p, 16);
   }
 };
@@ -412,6 +422,26 @@ TENSORHASH_HD typename Hasher::digest_type hash_item(const schedule_view& s,
   return hash_span<Hasher, Canon, Loader>(s, g, 0, s.composites[g].canonical_bytes, false);
 }
 
+/// HASH(0x01 || left || right), as merkle_node_hash, with the first block built as words and
+/// absorbed by compress_words (no byte stream): what the fold and the level kernel run.
+template <class Hasher>
+TENSORHASH_HD typename Hasher::digest_type node_hash(
+    const typename Hasher::digest_type& left, const typename Hasher::digest_type& right) noexcept {
+  const auto byte = [&](int i) -> std::uint32_t {
+    if (i == 0) {
+      return merkle_node_prefix;  // by value: device code cannot refer to the host variable
+    }
+    return i <= 32 ? left.bytes[i - 1] : right.bytes[i - 33];
+  };
+  std::uint32_t w[16];
+  for (int j = 0; j < 16; ++j) {
+    w[j] = byte(4 * j) << 24 | byte(4 * j + 1) << 16 | byte(4 * j + 2) << 8 | byte(4 * j + 3);
+  }
+  auto st = Hasher::initial_state();
+  Hasher::compress_words(st, w);
+  return Hasher::finalize(st, right.bytes + 31, 1, 65);
+}
+
 /// Node `g` of row `l + 1` from the nodes of row `l` (`in_row`/`out_row` are their scans).
 template <class Hasher>
 TENSORHASH_HD typename Hasher::digest_type level_node(const typename Hasher::digest_type* in,
@@ -423,8 +453,7 @@ TENSORHASH_HD typename Hasher::digest_type level_node(const typename Hasher::dig
   const std::uint64_t i = g - out_row[t];
   const std::uint64_t count = in_row[t + 1] - in_row[t];
   const auto* nodes = in + in_row[t];
-  return 2 * i + 1 < count ? merkle_node_hash<Hasher>(nodes[2 * i], nodes[2 * i + 1])
-                           : nodes[2 * i];
+  return 2 * i + 1 < count ? node_hash<Hasher>(nodes[2 * i], nodes[2 * i + 1]) : nodes[2 * i];
 }
 
 /**

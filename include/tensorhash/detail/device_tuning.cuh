@@ -64,6 +64,10 @@ constexpr bool check_leaf_policy() {
   static_assert(Policy::pipeline == 1 || Policy::pipeline == 2,
                 "leaf policy: pipeline must be 1 or 2");
   static_assert(Policy::min_blocks_per_sm >= 1, "leaf policy: min_blocks_per_sm must be >= 1");
+  static_assert(Policy::load != leaf_load::warp_striped ||
+                    Policy::threads_per_block / 32 * sizeof(warp_shared) <= 48 * 1024,
+                "leaf policy: warp_striped loads take 2432 bytes of static shared memory per warp, "
+                "at most 48 KiB per block: use at most 640 threads_per_block");
   return true;
 }
 

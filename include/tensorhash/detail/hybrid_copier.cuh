@@ -41,8 +41,11 @@ class cuda_copier {
         TENSORHASH_CUDA_TRY(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
         streams_.push_back(s);
         for (int slot = 0; slot < 2; ++slot) {
+          // A hashing thread that waits for its next slice yields its core (it may share it
+          // with a hyperthread that is hashing) instead of spinning.
           cudaEvent_t e = nullptr;
-          TENSORHASH_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+          TENSORHASH_CUDA_TRY(
+              cudaEventCreateWithFlags(&e, cudaEventDisableTiming | cudaEventBlockingSync));
           events_.push_back(e);
         }
       }
