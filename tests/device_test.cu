@@ -224,6 +224,10 @@ struct leaf_variant : detail::leaf_policy_sm90 {
   static constexpr int pipeline = Pipeline;
 };
 
+struct one_block : detail::leaf_policy_sm90 {
+  static constexpr unsigned max_grid_blocks = 1;
+};
+
 template <class Canon, class Policy>
 std::vector<digest256> hash_batch_with(const std::vector<composite_view>& batch,
                                        std::uint64_t chunk) {
@@ -247,6 +251,8 @@ void check_warp_batch(const std::vector<composite_view>& host_batch,
   CHECK(hash_batch_with<Canon, detail::leaf_policy_sm90>(dev_batch, chunk) == want);
   CHECK(hash_batch_with<Canon, leaf_variant<leaf_load::warp_striped, 1>>(dev_batch, chunk) == want);
   CHECK(hash_batch_with<Canon, leaf_variant<leaf_load::direct, 1>>(dev_batch, chunk) == want);
+  // One block: each warp loops over several slot groups, reusing its shared tile and table.
+  CHECK(hash_batch_with<Canon, one_block>(dev_batch, chunk) == want);
 }
 }  // namespace
 

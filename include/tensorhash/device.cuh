@@ -179,8 +179,9 @@ class device_plan {
   /**
    * @brief `hash` with a leaf policy of the caller's (tree mode; exact mode ignores it): a
    *        struct with `threads_per_block`, `min_blocks_per_sm`, `pipeline` (1 or 2), `load`
-   *        (`detail::leaf_load`) and `load_modifier`, as detail/device_tuning.cuh's. For tuning
-   *        and benchmarks; digests do not depend on the policy.
+   *        (`detail::leaf_load`), `load_modifier` and `max_grid_blocks`, as
+   *        detail/device_tuning.cuh's (derive from one to change a member). For tuning and
+   *        benchmarks; digests do not depend on the policy.
    */
   template <class LeafPolicy>
   cudaError_t hash_with(void* d_temp_storage, std::size_t& temp_storage_bytes, digest_type* d_out,
@@ -223,10 +224,11 @@ class device_plan {
       };
       if (schedule_.items() > 0) {
         constexpr int threads = LeafPolicy::threads_per_block;
-        TENSORHASH_CUDA_RETURN(detail::launch(detail::leaf_kernel<LeafPolicy, Hasher, Canon>,
-                                              detail::grid_for(schedule_.items(), threads), threads,
-                                              stream, device_view_, schedule_.items(), buf_a,
-                                              d_out));
+        constexpr unsigned cap = LeafPolicy::max_grid_blocks;
+        const unsigned blocks = detail::grid_for(schedule_.items(), threads);
+        TENSORHASH_CUDA_RETURN(detail::launch(
+            detail::leaf_kernel<LeafPolicy, Hasher, Canon>, cap != 0 && blocks > cap ? cap : blocks,
+            threads, stream, device_view_, schedule_.items(), buf_a, d_out));
       }
       constexpr int threads = detail::level_policy::threads_per_block;
       for (int l = 0; l < schedule_.levels; ++l) {

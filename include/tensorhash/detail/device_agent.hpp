@@ -33,7 +33,6 @@
 
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/device_schedule.hpp>
-#include <tensorhash/merkle.hpp>
 
 #include <cstdint>
 

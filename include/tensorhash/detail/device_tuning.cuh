@@ -10,7 +10,9 @@
  * block (`threads_per_block / 32`), leaves per warp (32, one per lane: fixed, as the fold spans the
  * warp's five lowest levels), `pipeline` (1: load then compress; 2: the next block's four 16-byte
  * loads in flight while this one is compressed, 16 more registers) and `load` (direct: a lane
- * reads its own leaf; warp_striped: eight leaves per load instruction through a shared tile).
+ * reads its own leaf; warp_striped: eight leaves per load instruction through a shared tile)
+ * and `max_grid_blocks` (0: as many blocks as the slots need; else at most that many, each
+ * warp looping over several groups of 32 slots).
  * ptxas (nvcc 13.0, sm_90) compiles the leaf kernel, tile path and fold included, with no spills
  * at 128 registers (4 blocks of 128 threads per SM) and with 350-430 bytes of spills at 80 (6
  * blocks), so 4 it is. These values are otherwise unmeasured: the first GPU run tunes them
@@ -49,6 +51,8 @@ struct leaf_policy_sm90 {
   static constexpr int pipeline = 2;
   static constexpr leaf_load load = leaf_load::warp_striped;
   static constexpr cub::CacheLoadModifier load_modifier = cub::LOAD_LDG;
+  /// Grid cap (0: one warp per 32 slots); with a cap, warps loop over several slot groups.
+  static constexpr unsigned max_grid_blocks = 0;
 };
 
 /// Tree leaves on Ampere and older: as sm_90 (the same 64 K registers per SM) until measured.
