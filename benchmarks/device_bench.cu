@@ -103,9 +103,9 @@ void time_calls(benchmark::State& state, Call&& call) {
 }
 
 /// A leaf policy of sm_90 with another load algorithm, pipeline depth and blocks per SM.
-template <th::detail::leaf_load Load, int Pipeline, int MinBlocks>
-struct leaf_variant : th::detail::leaf_policy_sm90 {
-  static constexpr th::detail::leaf_load load = Load;
+template <th::leaf_load Load, int Pipeline, int MinBlocks>
+struct leaf_variant : th::leaf_policy_sm90 {
+  static constexpr th::leaf_load load = Load;
   static constexpr int pipeline = Pipeline;
   static constexpr int min_blocks_per_sm = MinBlocks;
 };
@@ -160,7 +160,7 @@ void BM_single(benchmark::State& state) {
 
 /// One 1 GiB BF16 tensor in tree mode with each leaf-kernel variant (load algorithm, pipeline,
 /// blocks per SM: 4 leaves 128 registers per thread, no spills; 6 leaves 80, with spills).
-template <th::detail::leaf_load Load, int Pipeline, int MinBlocks>
+template <th::leaf_load Load, int Pipeline, int MinBlocks>
 void BM_leaf_variant(benchmark::State& state) {
   const std::size_t bytes = std::size_t{1} << 30;
   arena a(bytes);
@@ -299,16 +299,16 @@ BENCHMARK_TEMPLATE(BM_single, th::exact)
     ->Iterations(3)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(BM_leaf_variant, th::detail::leaf_load::warp_striped, 2, 4)
+BENCHMARK_TEMPLATE(BM_leaf_variant, th::leaf_load::warp_striped, 2, 4)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(BM_leaf_variant, th::detail::leaf_load::warp_striped, 1, 4)
+BENCHMARK_TEMPLATE(BM_leaf_variant, th::leaf_load::warp_striped, 1, 4)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(BM_leaf_variant, th::detail::leaf_load::direct, 1, 4)
+BENCHMARK_TEMPLATE(BM_leaf_variant, th::leaf_load::direct, 1, 4)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(BM_leaf_variant, th::detail::leaf_load::warp_striped, 2, 6)
+BENCHMARK_TEMPLATE(BM_leaf_variant, th::leaf_load::warp_striped, 2, 6)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(BM_tile_path, th::to_bf16, false)

@@ -17,17 +17,57 @@ namespace test_util {
 
 using device_sha256 = tensorhash::basic_sha256<tensorhash::sha256_impl::portable>;
 
-/// Bytes that warp_batch reads from its base.
+using tensorhash::detail::warp_lanes;
+using tensorhash::detail::warp_shared;
+
+/// Runs a warp's program (tensorhash/detail/device_agent.hpp) on the host, lane after lane:
+/// per-lane values are arrays, `each` loops over the lanes in order, the shared tile is an array.
+struct host_warp {
+  template <class T>
+  struct var {
+    T v[warp_lanes];
+    T& operator[](std::uint32_t lane) noexcept { return v[lane]; }
+    const T& operator[](std::uint32_t lane) const noexcept { return v[lane]; }
+  };
+
+  warp_shared* smem;
+
+  warp_shared& shared() noexcept { return *smem; }
+  template <class F>
+  void each(F&& f) {
+    for (std::uint32_t lane = 0; lane < warp_lanes; ++lane) {
+      f(lane);
+    }
+  }
+  void sync() noexcept {}
+  std::uint32_t max(const var<std::uint32_t>& x) const noexcept {
+    std::uint32_t m = 0;
+    for (std::uint32_t v : x.v) {
+      m = v > m ? v : m;
+    }
+    return m;
+  }
+  /// out[l] = in[l + delta], or in[l] where l + delta is past the warp (as `__shfl_down_sync`).
+  template <class T>
+  void shfl_down(const var<T>& in, var<T>& out, std::uint32_t delta) const noexcept {
+    for (std::uint32_t lane = 0; lane < warp_lanes; ++lane) {
+      out[lane] = in[lane + delta < warp_lanes ? lane + delta : lane];
+    }
+  }
+};
+
+/// Bytes that warp_batch may read from its base (an upper bound).
 inline constexpr std::size_t warp_batch_bytes = 3 * 40960 + 48;
 
 /**
  * @brief A batch that takes every path of the leaf kernel, over `warp_batch_bytes` at a 16-byte
  *        aligned `base`: a tensor of more than 32 leaves with a short last one, bases 4- and
- *        1-byte aligned (tile path), a converting and a strided view, an empty tensor, a tensor
- *        of exactly one leaf, and composites: dense pieces (leaves inside one piece take the dense
- *        path, leaves across pieces the tile path), piece boundaries off the 16-byte grid (leaves
- *        inside a piece but not 16-byte aligned take the tile path), an empty piece, a
- *        concatenation along dim 1 (strided pieces).
+ *        1-byte aligned (per-lane paths: in bulk as stored, tiles when converted), a converting
+ *        and a strided view, an empty tensor, a tensor of exactly one leaf, and composites: dense
+ *        pieces (leaves inside one piece take the dense path, leaves across pieces the per-lane
+ *        path), piece boundaries off the 16-byte grid (leaves inside a piece but not 16-byte
+ *        aligned take the per-lane path), an empty piece, a concatenation along dim 1 (strided
+ *        pieces).
  */
 inline std::vector<tensorhash::composite_view> warp_batch(const std::uint8_t* base,
                                                           tensorhash::location loc) {
@@ -39,12 +79,9 @@ inline std::vector<tensorhash::composite_view> warp_batch(const std::uint8_t* ba
   const tensor_view p3 = view(20000, dtype::BF16, {3, 256});
   const tensor_view matrix = view(0, dtype::BF16, {64, 200});
   return {composite_view(view(0, dtype::BF16, {40960 + 7})),  // 81 leaves of 1 KiB
-          composite_view(view(4, dtype::F32, {9000})),
-          composite_view(view(1, dtype::U8, {5000})),
-          composite_view(slice(matrix, 1, 3, 150)),
-          composite_view(view(0, dtype::BF16, {0, 5})),
-          composite_view(view(16, dtype::BF16, {512})),
-          concat({p1, p2, p3}, 0),
+          composite_view(view(4, dtype::F32, {9000})), composite_view(view(1, dtype::U8, {5000})),
+          composite_view(slice(matrix, 1, 3, 150)), composite_view(view(0, dtype::BF16, {0, 5})),
+          composite_view(view(16, dtype::BF16, {512})), concat({p1, p2, p3}, 0),
           concat({p3, slice(p1, 0, 1, 2), p2}, 0),
           concat({p1, view(0, dtype::BF16, {0, 256}), p2}, 0),
           concat({slice(p1, 1, 0, 128), slice(p1, 1, 128, 128)}, 1),

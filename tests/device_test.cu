@@ -218,13 +218,13 @@ TEST_CASE("A tensor over 4 GiB and a broadcast view past 2^31 elements", "[devic
 }
 
 namespace {
-template <tensorhash::detail::leaf_load Load, int Pipeline>
-struct leaf_variant : detail::leaf_policy_sm90 {
-  static constexpr detail::leaf_load load = Load;
+template <leaf_load Load, int Pipeline>
+struct leaf_variant : leaf_policy_sm90 {
+  static constexpr leaf_load load = Load;
   static constexpr int pipeline = Pipeline;
 };
 
-struct one_block : detail::leaf_policy_sm90 {
+struct one_block : leaf_policy_sm90 {
   static constexpr unsigned max_grid_blocks = 1;
 };
 
@@ -247,8 +247,7 @@ void check_warp_batch(const std::vector<composite_view>& host_batch,
   std::vector<digest256> want;
   for (const auto& c : host_batch)
     want.push_back(cpu.hash(c));
-  using detail::leaf_load;
-  CHECK(hash_batch_with<Canon, detail::leaf_policy_sm90>(dev_batch, chunk) == want);
+  CHECK(hash_batch_with<Canon, leaf_policy_sm90>(dev_batch, chunk) == want);
   CHECK(hash_batch_with<Canon, leaf_variant<leaf_load::warp_striped, 1>>(dev_batch, chunk) == want);
   CHECK(hash_batch_with<Canon, leaf_variant<leaf_load::direct, 1>>(dev_batch, chunk) == want);
   // One block: each warp loops over several slot groups, reusing its shared tile and table.

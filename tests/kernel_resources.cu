@@ -1,5 +1,6 @@
 // Build-time check of the device kernels' resources: this translation unit instantiates every
-// kernel of the default policies (tree and exact, each canonicalisation), and ptxas, run with
+// kernel of the default policies (tree and exact; as_stored, to_bf16 and to_f32; SGLang's), and
+// ptxas, run with
 // --warn-on-spills --warning-as-error, fails the build if any of them spills registers to local
 // memory. The tuning in detail/device_tuning.cuh (blocks per SM, hence registers per thread)
 // assumes none; a change that breaks that assumption must revisit the tuning.

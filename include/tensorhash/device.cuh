@@ -17,9 +17,9 @@
  * uploading the tensor descriptors happen once, when the plan is made. `hash` then only launches
  * kernels: in tree mode one leaf kernel, in which each warp hashes 32 leaves and folds their
  * lowest five tree levels (a tensor of up to 32 leaves, 512 KiB at the default chunk, gets its
- * digest there), then one launch per remaining level (log2 of the largest tensor's leaf count
- * minus 5, independent of the number of tensors) and one for the remaining roots; 1 in exact
- * mode. That is what makes it cheap per
+ * digest there), then one launch per remaining level (ceil(log2(ceil(n / 32))) for the
+ * largest tensor's n leaves, independent of the number of tensors) and one for the remaining
+ * roots; 1 in exact mode. That is what makes it cheap per
  * step and capturable in a CUDA graph: RL weight updates rewrite the same buffers every step,
  * so one plan (or one captured graph) serves every step.
  *
@@ -67,6 +67,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -74,6 +75,11 @@
 #include <vector>
 
 TENSORHASH_NAMESPACE_BEGIN
+
+/// Load algorithms of the tree-mode leaf kernel (`device_plan::hash_with`).
+using leaf_load = detail::leaf_load;
+/// The leaf policy `device_plan::hash` uses (detail/device_tuning.cuh): derive from it to tune.
+using leaf_policy_sm90 = detail::leaf_policy_sm90;
 
 /**
  * @brief A batch of device tensors prepared for hashing on one CUDA device.
@@ -156,8 +162,8 @@ class device_plan {
       return 1;
     }
   }
-  /// Threads of the first launch: leaf slots (tree: padding of aligned groups included) or
-  /// tensors (exact).
+  /// Work items: leaf slots (tree: padding of the aligned slot groups included) or tensors
+  /// (exact).
   std::uint64_t items() const noexcept { return schedule_.items(); }
 
   /**
@@ -177,11 +183,15 @@ class device_plan {
   }
 
   /**
-   * @brief `hash` with a leaf policy of the caller's (tree mode; exact mode ignores it): a
-   *        struct with `threads_per_block`, `min_blocks_per_sm`, `pipeline` (1 or 2), `load`
-   *        (`detail::leaf_load`), `load_modifier` and `max_grid_blocks`, as
-   *        detail/device_tuning.cuh's (derive from one to change a member). For tuning and
-   *        benchmarks; digests do not depend on the policy.
+   * @brief `hash` with a leaf policy of the caller's, for tuning and benchmarks; digests do not
+   *        depend on the policy.
+   * @tparam LeafPolicy a struct with the members of `leaf_policy_sm90` (derive from it and
+   *         redefine what you change): `threads_per_block` (whole warps; at most 640 with
+   *         striped loads), `min_blocks_per_sm`, `load` (`leaf_load`), `pipeline` (1 or 2; striped
+   *         loads only), `load_modifier` (a `cub::CacheLoadModifier`) and `max_grid_blocks`
+   *         (0: no cap). Exact mode ignores it.
+   * @param d_temp_storage, temp_storage_bytes, d_out, stream as for `hash`
+   * @return as `hash`
    */
   template <class LeafPolicy>
   cudaError_t hash_with(void* d_temp_storage, std::size_t& temp_storage_bytes, digest_type* d_out,
@@ -191,18 +201,14 @@ class device_plan {
     const std::size_t fold_bytes = is_tree ? align(schedule_.nodes(1) * sizeof(digest_type)) : 0;
     const std::size_t level_bytes =
         is_tree && schedule_.levels > 0 ? align(schedule_.nodes(2) * sizeof(digest_type)) : 0;
-    const std::size_t needed = fold_bytes + level_bytes;
+    // At least one byte, in both modes, so that a size of 0 always means "not queried".
+    const std::size_t needed = std::max<std::size_t>(fold_bytes + level_bytes, 1);
     if (d_temp_storage == nullptr) {
-      temp_storage_bytes = needed < 1 ? 1 : needed;
+      temp_storage_bytes = needed;
       return cudaSuccess;
     }
-    if (d_out == nullptr && size() != 0) {
+    if (temp_storage_bytes < needed || (d_out == nullptr && size() != 0)) {
       return cudaErrorInvalidValue;
-    }
-    if constexpr (is_tree) {  // exact mode needs none
-      if (temp_storage_bytes < needed) {
-        return cudaErrorInvalidValue;
-      }
     }
     if (size() == 0) {
       return cudaSuccess;
@@ -287,15 +293,12 @@ class device_plan {
           cudaMemcpyAsync(base + at[i], sources[i], sizes[i], cudaMemcpyHostToDevice, stream));
     }
     TENSORHASH_CUDA_TRY(cudaStreamSynchronize(stream));
-    const auto* rows = reinterpret_cast<const std::uint64_t*>(base + at[4]);
-    device_view_ = {reinterpret_cast<const detail::tensor_desc*>(base + at[0]),
-                    reinterpret_cast<const detail::composite_desc*>(base + at[1]),
-                    reinterpret_cast<const std::uint64_t*>(base + at[2]),
-                    reinterpret_cast<const std::uint64_t*>(base + at[3]),
-                    rows,
-                    chunk_ != 0 ? rows + (s.tensors() + 1) : nullptr,
-                    s.tensors(),
-                    chunk_};
+    device_view_ =
+        detail::view_at(s, chunk_, reinterpret_cast<const detail::tensor_desc*>(base + at[0]),
+                        reinterpret_cast<const detail::composite_desc*>(base + at[1]),
+                        reinterpret_cast<const std::uint64_t*>(base + at[2]),
+                        reinterpret_cast<const std::uint64_t*>(base + at[3]),
+                        reinterpret_cast<const std::uint64_t*>(base + at[4]));
   }
 
   void swap(device_plan& other) noexcept {

@@ -3,14 +3,18 @@
  * @brief The tree-mode leaf agent: one warp hashes 32 leaf slots, one lane per leaf, loading
  *        dense leaves cooperatively through a shared-memory tile, and folds the lowest five tree
  *        levels of its leaves itself. Plain host/device C++, written once against a `Warp`
- *        model so that the host runs the very same program lane by lane (`host_warp`) and the
- *        tests prove the exchanges between lanes, not a copy of them.
+ *        model so that the host runs the very same program lane by lane (tests/
+ *        device_emulation.hpp) and the tests prove the data flow between lanes (the index maps
+ *        of the loads, the tile and the fold), not a copy of it. They cannot prove the
+ *        synchronisation: on the host each `each` runs every lane to completion, a barrier by
+ *        itself; compute-sanitizer's racecheck and synccheck do that on a GPU (scripts/gpu-check).
  *
  * **Warp model.** `Warp::var<T>` holds one T per lane (one register value on the device, an array
  * of 32 on the host); `each(f)` runs `f(lane)` for the lanes (the calling lane on the device, all
  * 32 in order on the host); `sync()` orders the lanes' shared-memory accesses (`__syncwarp`);
  * `max` and `shfl_down` are the warp collectives; `shared()` is the warp's `warp_shared`. Control
- * flow outside `each` is uniform across the warp. The device model is in device_kernels.cuh.
+ * flow outside `each` is uniform across the warp. The device model is in device_kernels.cuh, the
+ * host model in tests/device_emulation.hpp.
  *
  * **Cooperative loads (`leaf_load::warp_striped`).** Lane l holds leaf l. Per 64-byte block step
  * the warp issues four 16-byte loads per lane: in round q, lane l reads quad l % 4 of leaf
@@ -33,6 +37,7 @@
 
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/device_schedule.hpp>
+#include <tensorhash/modes.hpp>
 
 #include <cstdint>
 
@@ -58,6 +63,9 @@ struct warp_shared {
 TENSORHASH_HD constexpr std::uint32_t tile_word(std::uint32_t r, std::uint32_t c) noexcept {
   return 16 * r + (c ^ ((r >> 1) & 15));
 }
+
+static_assert(tree::max_chunk_bytes <= 0xFFFFFFFFu,
+              "leaf_slot::bytes and warp_shared::row_blocks hold a leaf's size in 32 bits");
 
 /// One leaf slot as a lane sees it (kept small: it lives in registers through the whole leaf).
 struct leaf_slot {
@@ -87,50 +95,12 @@ TENSORHASH_HD inline leaf_slot locate_leaf(const schedule_view& s, std::uint64_t
   return x;
 }
 
-/// Runs a warp's program on the host, lane after lane (file comment).
-struct host_warp {
-  template <class T>
-  struct var {
-    T v[warp_lanes];
-    T& operator[](std::uint32_t lane) noexcept { return v[lane]; }
-    const T& operator[](std::uint32_t lane) const noexcept { return v[lane]; }
-  };
-
-  warp_shared* smem;
-
-  warp_shared& shared() noexcept { return *smem; }
-  template <class F>
-  void each(F&& f) {
-    for (std::uint32_t lane = 0; lane < warp_lanes; ++lane) {
-      f(lane);
-    }
-  }
-  void sync() noexcept {}
-  std::uint32_t max(const var<std::uint32_t>& x) const noexcept {
-    std::uint32_t m = 0;
-    for (std::uint32_t v : x.v) {
-      m = v > m ? v : m;
-    }
-    return m;
-  }
-  /// out[l] = in[l + delta], or in[l] where l + delta is past the warp (as `__shfl_down_sync`).
-  template <class T>
-  void shfl_down(const var<T>& in, var<T>& out, std::uint32_t delta) const noexcept {
-    for (std::uint32_t lane = 0; lane < warp_lanes; ++lane) {
-      out[lane] = in[lane + delta < warp_lanes ? lane + delta : lane];
-    }
-  }
-};
-
 /// The dense leaves of a warp (lanes with `dense[l]` set), read cooperatively (file comment).
 template <class Hasher, class Loader, int Pipeline, class Warp>
 TENSORHASH_HD void striped_dense_leaves(
     Warp& w, const typename Warp::template var<leaf_slot>& slot,
     const typename Warp::template var<const std::uint8_t*>& dense,
     typename Warp::template var<typename Hasher::digest_type>& node) {
-  static_assert(Pipeline == 1 || Pipeline == 2,
-                "leaf policy: pipeline must be 1 (load, then compress) or 2 (next block's loads in "
-                "flight while this one is compressed)");
   warp_shared& sh = w.shared();
   typename Warp::template var<typename Hasher::state_type> st;
   typename Warp::template var<std::uint32_t> carry, blocks;

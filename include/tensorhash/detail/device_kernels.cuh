@@ -114,9 +114,10 @@ __global__ void __launch_bounds__(Policy::threads_per_block, Policy::min_blocks_
     leaf_kernel(schedule_view s, std::uint64_t slots, typename Hasher::digest_type* fold_out,
                 typename Hasher::digest_type* out) {
   constexpr std::uint32_t warps = Policy::threads_per_block / warp_lanes;
-  __shared__ warp_shared smem[warps];
+  constexpr bool striped = Policy::load == leaf_load::warp_striped;  // direct loads use none
+  __shared__ warp_shared smem[striped ? warps : 1];
   const std::uint32_t warp = threadIdx.x / warp_lanes;
-  device_warp w{static_cast<std::uint32_t>(threadIdx.x % warp_lanes), &smem[warp]};
+  device_warp w{static_cast<std::uint32_t>(threadIdx.x % warp_lanes), &smem[striped ? warp : 0]};
   const std::uint64_t slot_warps = (slots + warp_lanes - 1) / warp_lanes;
   for (std::uint64_t g = std::uint64_t{blockIdx.x} * warps + warp; g < slot_warps;
        g += std::uint64_t{gridDim.x} * warps) {  // uniform across the warp

@@ -53,7 +53,8 @@ struct tensor_desc {
   dtype stored = dtype::U8;
   std::uint32_t in_bytes = 1;   ///< stored element size
   std::uint32_t out_bytes = 1;  ///< canonical element size
-  bool dense_identity = false;  ///< dense, as-stored canonical bytes at a 16-byte aligned base
+  bool plain = false;           ///< canonical bytes are the stored bytes, contiguous
+  bool dense_identity = false;  ///< plain, at a 16-byte aligned base
 };
 
 /// @return the descriptor of a validated view under canonicalisation `Canon`
@@ -69,8 +70,8 @@ tensor_desc make_desc(const tensor_view& v) {
       d.canonical_bytes > max_message_bytes) {
     throw error(errc::size_overflow, "canonical byte size exceeds SHA-256's 2^61-1 limit");
   }
-  d.dense_identity = Canon::target(v.dtype()) == v.dtype() && d.layout.dense(d.in_bytes) &&
-                     reinterpret_cast<std::uintptr_t>(d.base) % 16 == 0;
+  d.plain = Canon::target(v.dtype()) == v.dtype() && d.layout.dense(d.in_bytes);
+  d.dense_identity = d.plain && reinterpret_cast<std::uintptr_t>(d.base) % 16 == 0;
   return d;
 }
 
@@ -200,16 +201,20 @@ schedule make_schedule(const composite_view* tensors, std::size_t n, std::uint64
   return s;
 }
 
+/// @return the view of schedule `s` whose arrays are copied to the given addresses (`rows`: its
+/// level_offsets), on the device (device_plan) or the host (view_of)
+inline schedule_view view_at(const schedule& s, std::uint64_t chunk, const tensor_desc* descs,
+                             const composite_desc* composites, const std::uint64_t* piece_offsets,
+                             const std::uint64_t* order, const std::uint64_t* rows) noexcept {
+  return {descs,       composites, piece_offsets,
+          order,       rows,       chunk != 0 ? rows + (s.tensors() + 1) : nullptr,
+          s.tensors(), chunk};
+}
+
 /// @return the host-memory view of a schedule (for host emulation and tests)
 inline schedule_view view_of(const schedule& s, std::uint64_t chunk) noexcept {
-  return {s.descs.data(),
-          s.composites.data(),
-          s.piece_offsets.data(),
-          s.order.data(),
-          s.row(0),
-          chunk != 0 ? s.row(1) : nullptr,
-          s.tensors(),
-          chunk};
+  return view_at(s, chunk, s.descs.data(), s.composites.data(), s.piece_offsets.data(),
+                 s.order.data(), s.level_offsets.data());
 }
 
 /// @return the tensor whose range of `offsets[0..n]` (an exclusive scan) holds `g`
@@ -322,10 +327,10 @@ TENSORHASH_HD typename Hasher::digest_type hash_dense(const std::uint8_t* p, std
 /**
  * @brief Feeds the canonical bytes of elements `[first, first + count)` of any view into `s`.
  *
- * A piece whose canonical bytes are its stored bytes, contiguous, is fed in one update (whole
- * blocks compressed straight from memory). Any other piece takes the tile path: a tile of up to
- * 64 canonical bytes is gathered and converted in registers, then absorbed by one update, so the
- * stream's buffering runs once per tile, not once per element.
+ * A plain piece (canonical bytes = stored bytes, contiguous) is fed in one update, at any
+ * alignment (whole blocks compressed straight from memory). Any other piece takes the tile path:
+ * a tile of up to 64 canonical bytes is gathered and converted into a 64-byte local buffer, then
+ * absorbed by one update, so the stream's buffering runs once per tile, not once per element.
  */
 template <class Hasher, class Canon>
 TENSORHASH_HD void feed_strided(hash_stream<Hasher>& s, const tensor_desc& d, std::uint64_t first,
@@ -333,7 +338,7 @@ TENSORHASH_HD void feed_strided(hash_stream<Hasher>& s, const tensor_desc& d, st
   if (count == 0) {
     return;  // an empty tensor's layout may hold zero extents: never seek in it
   }
-  if (Canon::target(d.stored) == d.stored && d.layout.dense(d.in_bytes)) {
+  if (d.plain) {
     s.update(d.base + first * d.in_bytes, count * d.in_bytes);
     return;
   }
@@ -402,7 +407,8 @@ TENSORHASH_HD inline const std::uint8_t* dense_span(const schedule_view& s, std:
 }
 
 /// Hash of `[prefix byte] || canonical bytes [offset, offset + bytes)` of tensor `t`, by one
-/// thread: 16-byte loads where the span is dense, the tile path otherwise.
+/// thread: 16-byte loads where dense_span finds it, else hash_pieces (plain pieces in bulk,
+/// others through the tile path).
 template <class Hasher, class Canon, class Loader>
 TENSORHASH_HD typename Hasher::digest_type hash_span(const schedule_view& s, std::uint64_t t,
                                                      std::uint64_t offset, std::uint64_t bytes,
@@ -427,6 +433,9 @@ TENSORHASH_HD typename Hasher::digest_type hash_item(const schedule_view& s,
 template <class Hasher>
 TENSORHASH_HD typename Hasher::digest_type node_hash(
     const typename Hasher::digest_type& left, const typename Hasher::digest_type& right) noexcept {
+  static_assert(Hasher::block_bytes == 64 && sizeof(typename Hasher::digest_type) == 32,
+                "node_hash lays out SHA-256's first block (64-byte blocks, 32-byte digests): for "
+                "a hasher of another shape, use merkle_node_hash in the fold and level kernel");
   const auto byte = [&](int i) -> std::uint32_t {
     if (i == 0) {
       return merkle_node_prefix;  // by value: device code cannot refer to the host variable

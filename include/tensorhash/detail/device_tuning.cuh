@@ -8,8 +8,9 @@
  *
  * `leaf` policies (tree mode, detail/device_agent.hpp) have the knobs of the warp agent: warps per
  * block (`threads_per_block / 32`), leaves per warp (32, one per lane: fixed, as the fold spans the
- * warp's five lowest levels), `pipeline` (1: load then compress; 2: the next block's four 16-byte
- * loads in flight while this one is compressed, 16 more registers) and `load` (direct: a lane
+ * warp's five lowest levels), `pipeline` (striped loads only; 1: load then compress; 2: the next
+ * block's four 16-byte loads in flight while this one is compressed, 16 more registers) and
+ * `load` (direct: a lane
  * reads its own leaf; warp_striped: eight leaves per load instruction through a shared tile)
  * and `max_grid_blocks` (0: as many blocks as the slots need; else at most that many, each
  * warp looping over several groups of 32 slots).
@@ -55,8 +56,9 @@ struct leaf_policy_sm90 {
   static constexpr unsigned max_grid_blocks = 0;
 };
 
-/// Tree leaves on Ampere and older: as sm_90 (the same 64 K registers per SM) until measured.
-struct leaf_policy_sm80 : leaf_policy_sm90 {};
+/// Tree leaves on Ampere and older: sm_90's policy (the same 64 K registers per SM) until
+/// measured; an alias, so that the dispatch compiles one leaf kernel, not two identical ones.
+using leaf_policy_sm80 = leaf_policy_sm90;
 
 /// Checks a leaf policy (a user's own may be passed to `device_plan::hash_with`).
 template <class Policy>
