@@ -1,8 +1,11 @@
 // GPU throughput of the CUDA backend, timed with CUDA events (manual time), beside a
 // device-to-device copy and CPU OpenSSL in the same run.
 //
-//   device_bench --benchmark_out=gpu.json --benchmark_out_format=json
-//   python3 benchmarks/gpu_report.py gpu.json
+//   device_bench --benchmark_out=device_bench.json --benchmark_out_format=json
+//   python3 benchmarks/gpu_report.py table device_bench.json
+//
+// scripts/gpu-run runs the headline cases and the rest on a GPU; gpu_report.py sets its figures
+// against the copy.
 //
 // Counters: bytes_per_second (tensor bytes), compressions (SHA-256 blocks per second).
 #include <tensorhash/device.cuh>
@@ -221,7 +224,7 @@ void BM_state_dict(benchmark::State& state) {
 
 // SGLang's 64-bit hash of the whole 7B-shaped state dict: two launches for all 339 tensors.
 // SGLang's own path (a Triton launch per tensor, then .item()) is timed on the same shapes by
-// benchmarks/sglang_gpu_bench.py in the same gpu-check run; gpu_report.py puts the two together.
+// benchmarks/sglang_gpu_bench.py in the same scripts/gpu-run; gpu_report.py puts the two together.
 void BM_sglang_state_dict(benchmark::State& state) {
   const bench::device_state_dict* dict = state_dict(state);
   if (dict == nullptr) {

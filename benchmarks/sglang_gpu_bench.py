@@ -5,8 +5,8 @@ SGLang's weight checker runs it, one tensor at a time, over a Qwen2.5-7B-shaped 
     sglang_gpu_bench.py [--json out.json] [--repeat 3] [--cache DIR]
 
 SGLang's code comes from the sglang wheel as tests/sglang_kernel_test.py loads it (the cache
-directory: --cache, else $TENSORHASH_SGLANG_CACHE, else build/sglang-cache; scripts/pack-gpu-deps
-puts a wheel holding only the files used into .gpu-deps/sglang-cache for machines without a
+directory: --cache, else $TENSORHASH_SGLANG_CACHE, else build/sglang-cache; scripts/build-bundle
+puts a wheel holding only the files used into BUNDLE/sglang-cache for machines without a
 registry). Here Triton compiles the kernel for the GPU; nothing is interpreted.
 
 1. Correctness: `_hash_tensor(t)` of CUDA tensors (every dtype, empty, 1-7 bytes, the 8192-word
@@ -17,7 +17,7 @@ registry). Here Triton compiles the kernel for the GPU; nothing is interpreted.
 2. Timing: SGLang's checksum loop (`{name: _hash_tensor(p)}`: one kernel launch, a reduction and a
    `.item()` sync per tensor) over the 339 tensors, wall time after `torch.cuda.synchronize()`,
    best of --repeat. `device_bench`'s BM_sglang_state_dict hashes the same shapes in two launches;
-   `gpu_report.py gpu.json --sglang out.json` sets the two side by side.
+   `gpu_report.py figures` (scripts/gpu-run) sets the two side by side.
 
 Exit 77 (skipped) without torch, triton, a CUDA device or the wheel.
 """

@@ -46,8 +46,11 @@ struct stream_owner {
 /// The device tests' main: exit 77 (ctest: Skipped, never Passed) without a CUDA device.
 inline int run(int argc, char** argv) {
   int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::printf("no CUDA device: device tests skipped\n");
+  const cudaError_t e = cudaGetDeviceCount(&devices);
+  if (e != cudaSuccess || devices == 0) {
+    // the reason matters where a GPU is present (a driver older than this CUDA runtime, ...)
+    std::printf("no CUDA device (%s): device tests skipped\n",
+                e != cudaSuccess ? cudaGetErrorString(e) : "none found");
     return 77;
   }
   return Catch::Session().run(argc, argv);

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -61,12 +62,20 @@ inline std::vector<std::string> read_lines(const std::string& path) {
   return lines;
 }
 
+/// `variable` from the environment when set and not empty, else the path compiled in: a test
+/// binary moved to another machine (the GPU bundle, scripts/build-bundle) is told where its data
+/// went.
+inline std::string run_time_dir(const char* variable, const char* compiled_in) {
+  const char* set = std::getenv(variable);
+  return set != nullptr && *set != '\0' ? set : compiled_in;
+}
+
 inline std::string data_path(const std::string& name) {
-  return std::string(TENSORHASH_TEST_DATA) + "/" + name;
+  return run_time_dir("TENSORHASH_TEST_DATA", TENSORHASH_TEST_DATA) + "/" + name;
 }
 
 inline std::string reference_path(const std::string& name) {
-  return std::string(TENSORHASH_REF_DIR) + "/" + name;
+  return run_time_dir("TENSORHASH_REF_DIR", TENSORHASH_REF_DIR) + "/" + name;
 }
 
 /// The error class `f` throws; fails the test when it throws none.

@@ -213,9 +213,11 @@ def test_explicit_stream_argument_reaches_the_producer():
     assert fake.streams == [12345]
 
 
-cuda_ready = pytest.mark.skipif(
-    not (tensorhash.build_info()["cuda"] and torch.cuda.is_available()),
-    reason="needs a CUDA build of tensorhash and a CUDA device")
+def cuda_ready(test):
+    """Marks a test `cuda` (pytest -m cuda selects them) and skips it without a CUDA device."""
+    return pytest.mark.cuda(pytest.mark.skipif(
+        not (tensorhash.build_info()["cuda"] and torch.cuda.is_available()),
+        reason="needs a CUDA build of tensorhash and a CUDA device")(test))
 
 
 @cuda_ready

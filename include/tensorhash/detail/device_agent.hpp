@@ -7,7 +7,7 @@
  *        device_emulation.hpp) and the tests prove the data flow between lanes (the index maps
  *        of the loads, the tile and the fold), not a copy of it. They cannot prove the
  *        synchronisation: on the host each `each` runs every lane to completion, a barrier by
- *        itself; compute-sanitizer's racecheck and synccheck do that on a GPU (scripts/gpu-check).
+ *        itself; compute-sanitizer's racecheck and synccheck do that on a GPU (scripts/gpu-run).
  *
  * **Warp model.** `Warp::var<T>` holds one T per lane (one register value on the device, an array
  * of 32 on the host); `each(f)` runs `f(lane)` for the lanes (the calling lane on the device, all
