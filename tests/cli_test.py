@@ -182,6 +182,49 @@ class CliTest(unittest.TestCase):
                 self.assertEqual(r.stderr.count("tensorhash:"), 1, r.stderr)  # one prefix
                 self.assertFalse(os.path.exists(out))
 
+    def test_diff_lists_16_chunks_then_says_how_many_more(self):
+        changed = dict(self.tensors)
+        dtype, shape, raw = changed["big"]
+        raw = bytearray(raw)
+        for chunk in range(16):  # every one of big's 16 chunks
+            raw[chunk * 16384] ^= 1
+        changed["big"] = (dtype, shape, bytes(raw))
+        wide = ("BF16", (16, 16384), bytes(16 * 16384 * 2))  # 32 chunks
+        wide_changed = ("BF16", (16, 16384), bytes([1]) * (16 * 16384 * 2))
+        a, b = self.path("many-a.safetensors"), self.path("many-b.safetensors")
+        ref.write_safetensors(a, {"big": self.tensors["big"], "wide": wide})
+        ref.write_safetensors(b, {"big": changed["big"], "wide": wide_changed})
+        r = run("diff", a, b)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertNotIn("... and", r.stdout.split("CHUNKS     wide")[0])  # exactly 16: all shown
+        self.assertIn("  ... and 16 more chunks (--all-chunks lists them)", r.stdout)  # 32 in wide
+        r = run("diff", a, b, "--all-chunks")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertNotIn("... and", r.stdout)
+        self.assertEqual(r.stdout.count("  chunk "), 16 + 32)
+
+    def test_version_help_and_plain_messages(self):
+        r = run("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^tensorhash 0\.1\.\d+ \((CUDA device backend built in|CPU only)\)")
+        for verb in ("hash", "expect", "compare", "diff"):
+            r = run(verb, "--help")
+            self.assertEqual(r.returncode, 0)
+            self.assertIn("Example:\n  tensorhash " + verb, r.stdout)
+            self.assertIn("Exit codes: 0 success", r.stdout)
+        config = self.path("config.json")
+        with open(config, "w") as f:
+            json.dump({"architectures": ["LlamaForCausalLM"], "hidden_size": 64}, f)
+        r = run("hash", config)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("config.json: not a safetensors file (its header length", r.stderr)
+        r = run("expect", self.file)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--tp", r.stderr)
+        r = run("expect", self.file, "--tp", 1, "--config", self.path("none.json"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("none.json: cannot be read (No such file or directory)", r.stderr)
+
     def test_usage_errors_exit_2(self):
         out = self.path("usage.json")
         self.assertEqual(run("hash", self.file, "--chunk-bytes", 1000, "-o", out).returncode, 2)

@@ -163,6 +163,18 @@ TEST_CASE("Empty tensors hash to 0 (GPU recipe) and SHA-256('') (CPU recipe)", "
   CHECK(engine.hash(none).empty());
 }
 
+TEST_CASE("Both recipes count the bytes they hashed, for a progress display", "[sglang]") {
+  std::vector<std::uint8_t> bytes(3 * 32768 + 5, 7);
+  const tensor_view v(bytes.data(), dtype::U8, {static_cast<std::int64_t>(bytes.size())});
+  sglang_engine<sglang64> gpu_recipe(2);
+  sglang_engine<sglang_cpu64> cpu_recipe(2);
+  CHECK(gpu_recipe.hashed_bytes() == 0);
+  (void)gpu_recipe.hash(std::vector<tensor_view>{v, v});
+  (void)cpu_recipe.hash(v);
+  CHECK(gpu_recipe.hashed_bytes() == 2 * bytes.size());
+  CHECK(cpu_recipe.hashed_bytes() == bytes.size());
+}
+
 TEST_CASE("1 to 8 bytes, tile edges and several tiles equal the Python reference",
           "[sglang][reference]") {
   // "%016x" % tensorhash_ref.sglang_hash64(pattern(n, 0)) (python/tensorhash_ref.py).

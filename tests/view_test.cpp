@@ -97,6 +97,23 @@ TEST_CASE("An engine tensor type adapted with view_traits hashes like the raw vi
   CHECK(code_of([&] { host_hash<exact>(on_gpu); }) == errc::wrong_memory_space);
 }
 
+TEST_CASE("Engines hash a std::vector of view_traits tensors as one batch", "[view]") {
+  std::vector<float> a(2 * 3 * 4, 1.5f), b(2 * 2 * 2, -2.0f);
+  const std::vector<engine::Tensor> batch{{a.data(), 0, {2, 3, 4}, false},
+                                          {b.data(), 0, {2, 2, 2}, false}};
+  host_engine<tree, to_bf16> engine(tree(), 2);
+  const std::vector<digest256> d = engine.hash(batch);
+  REQUIRE(d.size() == 2);
+  CHECK(d[0] == engine.hash(make_view(batch[0])));
+  CHECK(d[1] == engine.hash(make_view(batch[1])));
+  // both tensors as BF16: 24 + 8 elements of 2 bytes, counted once each
+  CHECK(engine.hashed_bytes() == 2 * (2 * 32));
+  host_engine<exact> exact_engine(exact{}, 2);
+  CHECK(exact_engine.hash(batch)[1].to_hex() ==
+        test_util::openssl_sha256_hex(b.data(), b.size() * sizeof(float)));
+  CHECK(exact_engine.hashed_bytes() == (a.size() + b.size()) * sizeof(float));
+}
+
 TEST_CASE("dtype names round-trip and unknown names are refused", "[view][dtype]") {
   for (int i = 0; i < dtype_count; ++i) {
     const auto t = static_cast<dtype>(i);

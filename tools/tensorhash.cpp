@@ -6,13 +6,13 @@
 //   tensorhash expect PATH... --engine sglang --tp N [--mode sglang|sglang-cpu] [--as BF16|F32]
 //                             [--nan-rule R] [--config config.json] [--threads N] [-o FILE]
 //   tensorhash compare EXPECTED.json ACTUAL.json       (manifests or SGLang replies)
-//   tensorhash diff A B [--chunk-bytes N] [--as BF16|F32]      (manifests with leaves, SGLang
-//                                                               replies, or safetensors
-//                                                               files/directories)
+//   tensorhash diff A B [--chunk-bytes N] [--as BF16|F32] [--all-chunks]
+//                       (manifests with leaves, SGLang replies, or safetensors files/directories)
 // Exit codes: 0 success or no difference, 1 differences found, 2 bad input or usage.
 // On error nothing is written.
 #include <tensorhash/manifest.hpp>
 #include <tensorhash/manifest_json.hpp>
+#include <tensorhash/progress.hpp>
 #include <tensorhash/safetensors.hpp>
 #include <tensorhash/sglang_checksum.hpp>
 #include <tensorhash/sglang_checksum_json.hpp>
@@ -20,11 +20,11 @@
 
 #include <CLI/CLI.hpp>
 
-#include <unistd.h>
-
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -45,6 +45,20 @@ namespace {
 
 constexpr int exit_differences = 1;
 constexpr int exit_bad_input = 2;
+constexpr const char* exit_codes =
+    "Exit codes: 0 success (compare, diff: no difference), 1 differences found, 2 bad input or "
+    "usage (one line on stderr; nothing is written).";
+constexpr const char* threads_help = "CPU threads (default, or 0: every hardware thread)";
+
+std::string version_line() {
+  return "tensorhash " + std::to_string(TENSORHASH_VERSION_MAJOR) + "." +
+         std::to_string(TENSORHASH_VERSION_MINOR) + "." + std::to_string(TENSORHASH_VERSION_PATCH) +
+#if defined(TENSORHASH_CLI_WITH_CUDA)
+         " (CUDA device backend built in)";
+#else
+         " (CPU only)";
+#endif
+}
 
 /// Every tensor of a set of safetensors files (a sharded checkpoint), names unique across files.
 struct checkpoint {
@@ -106,28 +120,6 @@ struct hash_options {
   unsigned threads = 0;
 };
 
-/// Shows a progress bar on stderr when it is a terminal and the work is large.
-class progress {
- public:
-  progress(std::uint64_t total) : total_(total), show_(::isatty(2) && total >= (1ull << 30)) {}
-  void advance(std::uint64_t bytes) {
-    done_ += bytes;
-    if (!show_)
-      return;
-    const double f = static_cast<double>(done_) / static_cast<double>(total_);
-    const int filled = static_cast<int>(f * 40);
-    std::fprintf(stderr, "\r[%s%s] %5.1f%%",
-                 std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                 std::string(static_cast<std::size_t>(40 - filled), ' ').c_str(), 100 * f);
-    if (done_ >= total_)
-      std::fprintf(stderr, "\n");
-  }
-
- private:
-  std::uint64_t total_, done_ = 0;
-  bool show_;
-};
-
 /// The CPU engine of a mode: host_engine (exact, tree) or sglang_engine (SGLang's hashes).
 template <class Mode, class Canon>
 auto cpu_engine(Mode mode, unsigned threads) {
@@ -153,21 +145,17 @@ th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o, Mode mode) 
       return th::make_manifest(engine, c.names, c.views, true);
     }
   }
-  progress bar(c.bytes);
+  // One call over the whole checkpoint: every thread busy until the end (batches cut for a
+  // progress bar left threads idle behind each batch's longest exact-mode chain); the bar polls
+  // the engine instead.
+  std::uint64_t canonical = 0;
+  for (const auto& v : c.views)
+    canonical += v.numel() * th::size_of(engine.canonical_dtype(v.dtype()));
   std::vector<th::digest256> digests;
-  // Batches of about 1 GiB let the progress bar move without costing parallelism.
-  for (std::size_t i = 0; i < c.views.size();) {
-    std::size_t j = i;
-    std::uint64_t batch = 0;
-    while (j < c.views.size() && (j == i || batch < (1ull << 30)))
-      batch += c.views[j++].nbytes();
-    const auto part =
-        engine.hash(std::vector<th::tensor_view>(c.views.begin() + static_cast<std::ptrdiff_t>(i),
-                                                 c.views.begin() + static_cast<std::ptrdiff_t>(j)));
-    for (const auto& d : part)
+  {
+    const th::progress_bar bar(canonical, [&] { return engine.hashed_bytes(); });
+    for (const auto& d : engine.hash(c.views))
       digests.push_back(as_digest(d));
-    bar.advance(batch);
-    i = j;
   }
   return th::make_manifest(th::digest_settings::of<Mode, Canon>(mode), c.names, c.views, digests);
 }
@@ -337,7 +325,7 @@ th::manifest leaves_of(const std::string& path, const hash_options& o) {
   return hash_checkpoint(open_checkpoint({path}), with, "cpu");
 }
 
-int run_diff(const std::string& a, const std::string& b, const hash_options& o) {
+int run_diff(const std::string& a, const std::string& b, const hash_options& o, bool all_chunks) {
   // An SGLang reply holds one hash per tensor and no chunks: its differences are the tensors
   // and GPUs that compare names.
   const auto read = [&](const std::string& path) {
@@ -372,10 +360,17 @@ int run_diff(const std::string& a, const std::string& b, const hash_options& o) 
     for (auto d : e.shape)
       numel *= static_cast<std::uint64_t>(d);
     const auto element = th::size_of(expected.settings().canonical_dtype_for(e.type));
+    std::size_t differing = 0;
+    for (std::size_t i = 0; i < std::max(e.leaves.size(), g.leaves.size()); ++i)
+      differing += i >= e.leaves.size() || i >= g.leaves.size() || e.leaves[i] != g.leaves[i];
+    const std::size_t shown = all_chunks ? differing : std::min<std::size_t>(differing, 16);
     for (const auto& d : th::diff_leaves(e.leaves, g.leaves, expected.settings().chunk_bytes,
-                                         numel * element, element)) {
+                                         numel * element, element, shown)) {
       std::cout << "  chunk " << d.chunk << ": bytes [" << d.byte_begin << ", " << d.byte_end
                 << "), elements [" << d.element_begin << ", " << d.element_end << ")\n";
+    }
+    if (shown < differing) {
+      std::cout << "  ... and " << differing - shown << " more chunks (--all-chunks lists them)\n";
     }
   }
   std::cout << c.summary();
@@ -407,7 +402,7 @@ std::string find_config(const std::vector<std::string>& paths, const expect_opti
 th::sglang_model read_model_config(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
-    throw th::error(th::errc::io_error, path + ": cannot be read");
+    throw th::error(th::errc::io_error, path + ": cannot be read (" + std::strerror(errno) + ")");
   }
   nlohmann::json j;
   try {
@@ -522,6 +517,8 @@ void add_digest_options(CLI::App* cmd, hash_options& o, bool chunks = true) {
 int main(int argc, char** argv) {
   CLI::App app{"tensorhash: SHA-256 digests of tensors and checkpoints"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", version_line());
+  app.footer(exit_codes);
   hash_options o;
   std::vector<std::string> paths;
   std::string out, expected, actual;
@@ -539,8 +536,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   hash->add_flag("--leaves", o.leaves, "also record tree leaf digests (for diff)");
-  hash->add_option("--threads", o.threads, "CPU threads (default: all)");
+  hash->add_option("--threads", o.threads, threads_help);
   hash->add_option("-o,--output", out, "manifest file to write (default: print to stdout)");
+  hash->footer("Example:\n  tensorhash hash ckpt/ --mode exact -o step-100.json\n\n" +
+               std::string(exit_codes));
 
   hash_options x;
   x.mode = "sglang";
@@ -551,7 +550,7 @@ int main(int argc, char** argv) {
   expect->add_option("--engine", e.engine, "the engine whose report to predict")
       ->check(CLI::IsMember({"sglang"}))
       ->capture_default_str();
-  expect->add_option("--tp", e.tp, "tensor-parallel size of the engine")->capture_default_str();
+  expect->add_option("--tp", e.tp, "tensor-parallel size of the engine")->required();
   expect
       ->add_option("--mode", x.mode,
                    "sglang (engine on GPUs: its Triton hash) or sglang-cpu (engine on CPUs)")
@@ -559,14 +558,20 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   add_digest_options(expect, x, false);
   expect->add_option("--config", e.config, "HF config.json (default: beside the checkpoint)");
-  expect->add_option("--threads", x.threads, "CPU threads (default: all)");
+  expect->add_option("--threads", x.threads, threads_help);
   expect->add_option("-o,--output", out, "reply file to write (default: print to stdout)");
+  expect->footer(
+      "Example:\n  tensorhash expect hf-ckpt/ --engine sglang --tp 4 -o expected.json\n"
+      "  tensorhash compare expected.json engine-reply.json\n\n" +
+      std::string(exit_codes));
 
   auto* cmp = app.add_subcommand("compare",
                                  "compare manifests or SGLang replies (exit 1 on any difference)");
   cmp->add_option("expected", expected, "expected manifest or SGLang reply")->required();
   cmp->add_option("actual", actual, "actual manifest or SGLang reply")->required();
   cmp->add_flag("--json", json_report, "print the report as JSON");
+  cmp->footer("Example:\n  tensorhash compare trainer.json engine.json\n\n" +
+              std::string(exit_codes));
 
   auto* diff = app.add_subcommand(
       "diff", "locate differing chunks of tree digests (tensors and GPUs of SGLang replies)");
@@ -576,6 +581,10 @@ int main(int argc, char** argv) {
   diff->add_option("actual", actual, "manifest with leaves, SGLang reply, or safetensors file/dir")
       ->required();
   add_digest_options(diff, o);
+  bool all_chunks = false;
+  diff->add_flag("--all-chunks", all_chunks, "list every differing chunk (default: the first 16)");
+  diff->footer("Example:\n  tensorhash diff trainer-ckpt/ engine-dump/ --as BF16\n\n" +
+               std::string(exit_codes));
 
   try {
     app.parse(argc, argv);
@@ -590,7 +599,7 @@ int main(int argc, char** argv) {
       return run_expect(paths, x, e, out);
     if (cmp->parsed())
       return run_compare(expected, actual, json_report);
-    return run_diff(expected, actual, o);
+    return run_diff(expected, actual, o, all_chunks);
   } catch (const th::error& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return exit_bad_input;

@@ -29,6 +29,7 @@
 #include <tensorhash/interop.hpp>
 #include <tensorhash/layout.hpp>
 #include <tensorhash/merkle.hpp>
+#include <tensorhash/progress.hpp>
 
 #if __has_include(<tensorhash/sglang.hpp>)
 #include <tensorhash/sglang.hpp>
@@ -439,19 +440,35 @@ unsigned threads_for(unsigned requested, std::uint64_t bytes) {
 
 // ---- hashing ---------------------------------------------------------------------------------
 
+/// Canonical bytes of a batch under `Canon`: what a progress bar counts to.
+template <class Canon>
+std::uint64_t canonical_bytes(const std::vector<th::composite_view>& tensors) {
+  std::uint64_t total = 0;
+  for (const auto& t : tensors) {
+    total += t.numel() * th::size_of(Canon::target(t.dtype()));
+  }
+  return total;
+}
+
 std::vector<std::string> host_hex(const std::vector<th::composite_view>& tensors, const settings& s,
-                                  unsigned threads) {
+                                  unsigned threads, bool progress) {
   return with_canon(s, [&](auto canon) {
     using Canon = decltype(canon);
     std::vector<std::string> out;
     out.reserve(tensors.size());
+    const std::uint64_t total = canonical_bytes<Canon>(tensors);
+    const bool show = progress && th::progress_bar::wanted(total);
     if (s.mode == "exact") {
       th::host_engine<th::exact, Canon> engine(th::exact{}, threads);
+      const th::progress_bar bar(
+          total, [&] { return engine.hashed_bytes(); }, show);
       for (const auto& d : engine.hash(tensors)) {
         out.push_back(d.to_hex());
       }
     } else if (s.mode == "tree") {
       th::host_engine<th::tree, Canon> engine(th::tree(s.chunk_bytes), threads);
+      const th::progress_bar bar(
+          total, [&] { return engine.hashed_bytes(); }, show);
       for (const auto& d : engine.hash(tensors)) {
         out.push_back(d.to_hex());
       }
@@ -464,9 +481,13 @@ std::vector<std::string> host_hex(const std::vector<th::composite_view>& tensors
       };
       if (s.mode == "sglang") {
         th::sglang_engine<th::sglang64, Canon> engine(threads);
+        const th::progress_bar bar(
+            total, [&] { return engine.hashed_bytes(); }, show);
         hex(engine.hash(tensors));
       } else {
         th::sglang_engine<th::sglang_cpu64, Canon> engine(threads);
+        const th::progress_bar bar(
+            total, [&] { return engine.hashed_bytes(); }, show);
         hex(engine.hash(tensors));
       }
 #endif
@@ -494,7 +515,7 @@ std::vector<std::pair<std::string, std::vector<std::int64_t>>> describe(const ba
 }
 
 std::vector<std::string> hash_batch(const batch& b, const settings& s, unsigned threads,
-                                    std::uintptr_t stream) {
+                                    std::uintptr_t stream, bool progress) {
   if (b.any_cuda) {
     if (s.is_sglang()) {
       throw th::error(th::errc::wrong_memory_space,
@@ -510,21 +531,21 @@ std::vector<std::string> hash_batch(const batch& b, const settings& s, unsigned 
     }
     return out;
   }
-  return host_hex(b.tensors, s, threads_for(threads, b.bytes));
+  return host_hex(b.tensors, s, threads_for(threads, b.bytes), progress);
 }
 
-/// digests(items, mode, chunk_bytes, canonical, nan_rule, threads, stream, labels)
-///   -> list of (hex, dtype, shape)
+/// digests(items, mode, chunk_bytes, canonical, nan_rule, threads, stream, labels, progress)
+///   -> list of (hex, dtype, shape); progress: a bar on stderr (a terminal, 1 GiB or more)
 nb::list py_digests(nb::handle items, const std::string& mode, std::uint64_t chunk_bytes,
                     const std::string& canonical, const std::string& nan_rule, unsigned threads,
-                    std::uintptr_t stream, nb::handle labels) {
+                    std::uintptr_t stream, nb::handle labels, bool progress) {
   const settings s = make_settings(mode, chunk_bytes, canonical, nan_rule);
   batch b = import_batch(items, labels);
   const auto meta = describe(b);
   std::vector<std::string> hex;
   {
     nb::gil_scoped_release release;
-    hex = hash_batch(b, s, threads, stream);
+    hex = hash_batch(b, s, threads, stream, progress);
   }
   nb::list out;
   for (std::size_t i = 0; i < hex.size(); ++i) {
@@ -761,7 +782,7 @@ NB_MODULE(_core, m) {
 
   m.def("digests", &py_digests, nb::arg("items"), nb::arg("mode"), nb::arg("chunk_bytes"),
         nb::arg("canonical"), nb::arg("nan_rule"), nb::arg("threads"), nb::arg("stream"),
-        nb::arg("labels").none());
+        nb::arg("labels").none(), nb::arg("progress") = false);
   m.def("leaves", &py_leaves, nb::arg("items"), nb::arg("chunk_bytes"), nb::arg("canonical"),
         nb::arg("nan_rule"), nb::arg("threads"), nb::arg("labels").none());
   m.def("sglang_diffusion_digest", &py_sglang_diffusion_digest, nb::arg("item"),

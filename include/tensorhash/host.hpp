@@ -27,6 +27,7 @@
 #include <tensorhash/view.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <numeric>
 #include <string>
@@ -46,6 +47,17 @@ composite_view as_composite(const Tensor& tensor) {
   } else {
     return composite_view(make_view(tensor));
   }
+}
+
+/// `as_composite` of every tensor of a batch (views, composites or `view_traits` types).
+template <class Tensor>
+std::vector<composite_view> as_composites(const std::vector<Tensor>& tensors) {
+  std::vector<composite_view> out;
+  out.reserve(tensors.size());
+  for (const auto& t : tensors) {
+    out.push_back(as_composite(t));
+  }
+  return out;
 }
 
 /**
@@ -169,13 +181,25 @@ class host_engine {
     }
   }
 
-  /// @return digests of every view (or composite), in order
+  /// @return digests of every view, composite or `view_traits` tensor, in order
   template <class T>
   std::vector<digest_type> hash(const std::vector<T>& tensors) {
     std::vector<digest_type> out(tensors.size());
-    hash(tensors.data(), tensors.size(), out.data());
+    if constexpr (std::is_same_v<T, tensor_view> || std::is_same_v<T, composite_view>) {
+      hash(tensors.data(), tensors.size(), out.data());
+    } else {
+      const std::vector<composite_view> views = detail::as_composites(tensors);
+      hash(views.data(), views.size(), out.data());
+    }
     return out;
   }
+
+  /**
+   * @brief Canonical bytes this engine has hashed so far, over all its calls: a progress
+   *        display reads it from another thread while `hash` runs (it grows as tensors and
+   *        tree leaves finish).
+   */
+  std::uint64_t hashed_bytes() const noexcept { return hashed_.load(std::memory_order_relaxed); }
 
   /**
    * @brief The ordered leaf digests of one tensor's tree (tree mode only): what ranks exchange
@@ -241,7 +265,10 @@ class host_engine {
             const auto& r = readers[order[i]];
             return detail::stream_job<reader_type>{&r, 0, r.size(), false};
           },
-          [&](std::uint64_t i, const digest_type& d) { result[order[i]] = d; });
+          [&](std::uint64_t i, const digest_type& d) {
+            result[order[i]] = d;
+            hashed_.fetch_add(readers[order[i]].size(), std::memory_order_relaxed);
+          });
     });
     std::copy(result.begin(), result.end(), out);
   }
@@ -280,7 +307,15 @@ class host_engine {
             return detail::stream_job<reader_type>{&r, offset, std::min(chunk, r.size() - offset),
                                                    true};
           },
-          [&](std::uint64_t leaf, const digest_type& d) { table.leaves[leaf] = d; });
+          [&](std::uint64_t leaf, const digest_type& d) {
+            table.leaves[leaf] = d;
+            // Lanes may finish out of order: the leaf's own tensor, not the job cursor's.
+            const auto owner = static_cast<std::size_t>(
+                std::upper_bound(first.begin(), first.end(), leaf) - first.begin() - 1);
+            const std::uint64_t offset = (leaf - first[owner]) * chunk;
+            hashed_.fetch_add(std::min(chunk, readers[owner].size() - offset),
+                              std::memory_order_relaxed);
+          });
     });
     return table;
   }
@@ -299,6 +334,7 @@ class host_engine {
 
   Mode mode_;
   detail::thread_pool pool_;
+  std::atomic<std::uint64_t> hashed_{0};
 };
 
 /**

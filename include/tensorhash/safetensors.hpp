@@ -108,25 +108,26 @@ inline safetensors_tensor parse_tensor_info(const std::string& name, const nlohm
 inline safetensors_header parse_safetensors(const std::uint8_t* bytes, std::uint64_t size,
                                             const std::string& label) {
   if (size < 8) {
-    throw error(errc::parse_error, label + ": file of " + std::to_string(size) +
-                                       " bytes is too short for the 8-byte header length");
+    throw error(errc::parse_error, label + ": not a safetensors file (" + std::to_string(size) +
+                                       " bytes: too short for the 8-byte header length)");
   }
   std::uint64_t n = 0;
   for (int i = 7; i >= 0; --i) {
     n = (n << 8) | bytes[i];
   }
   if (n > safetensors_max_header) {
-    throw error(errc::parse_error, label + ": header length " + std::to_string(n) +
-                                       " exceeds the limit of 100000000 bytes");
+    throw error(errc::parse_error, label + ": not a safetensors file (its header length " +
+                                       std::to_string(n) + " exceeds the limit of 100000000 bytes)");
   }
   if (n > size - 8) {
-    throw error(errc::parse_error, label + ": header length " + std::to_string(n) +
-                                       " runs past the end of the file (" + std::to_string(size) +
-                                       " bytes)");
+    throw error(errc::parse_error, label + ": not a safetensors file (its header length " +
+                                       std::to_string(n) + " runs past the end of the file of " +
+                                       std::to_string(size) + " bytes)");
   }
   const std::string_view text(reinterpret_cast<const char*>(bytes + 8), n);
   if (text.empty() || text.front() != '{') {
-    throw error(errc::parse_error, label + ": header does not start with '{'");
+    throw error(errc::parse_error,
+                label + ": not a safetensors file (its header does not start with '{')");
   }
   const nlohmann::json j = detail::parse_json_strict(text, label + ": header");
   if (!j.is_object()) {

@@ -36,6 +36,7 @@
 #include <tensorhash/view.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -414,12 +415,26 @@ class sglang_engine {
     }
   }
 
-  /// @return hashes of every view (or composite), in order
+  /// @return hashes of every view, composite or `view_traits` tensor, in order
   template <class T>
   std::vector<std::uint64_t> hash(const std::vector<T>& tensors) {
     std::vector<std::uint64_t> out(tensors.size());
-    hash(tensors.data(), tensors.size(), out.data());
+    if constexpr (std::is_same_v<T, tensor_view> || std::is_same_v<T, composite_view>) {
+      hash(tensors.data(), tensors.size(), out.data());
+    } else {
+      const std::vector<composite_view> views = detail::as_composites(tensors);
+      hash(views.data(), views.size(), out.data());
+    }
     return out;
+  }
+
+  /// @brief Canonical bytes hashed so far over all calls (host_engine::hashed_bytes).
+  std::uint64_t hashed_bytes() const noexcept {
+    if constexpr (std::is_same_v<Mode, sglang64>) {
+      return hashed_.load(std::memory_order_relaxed);
+    } else {
+      return backend_.hashed_bytes();
+    }
   }
 
  private:
@@ -482,6 +497,7 @@ class sglang_engine {
         r.read(lo / r.element_bytes(), (hi - lo) / r.element_bytes(), buf,
                [&](const std::uint8_t* p, std::uint64_t n) { stream.update(p, n); });
         stream.finish();
+        hashed_.fetch_add(hi - lo, std::memory_order_relaxed);
         g = end;
       }
     });
@@ -493,6 +509,7 @@ class sglang_engine {
   sglang_impl impl_;
   detail::sglang::words_fn words_;
   backend_type backend_;
+  std::atomic<std::uint64_t> hashed_{0};  // sglang64's; sglang_cpu64 counts in its backend
 };
 
 /**

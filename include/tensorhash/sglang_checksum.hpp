@@ -250,47 +250,56 @@ inline std::vector<sglang_parameter> sglang_rank_parameters(const std::vector<st
     // Named, not bound: C++17 lambdas cannot capture a structured binding.
     const std::string& name = entry.first;
     const tensor_view& v = entry.second;
-    const bool weight = m::ends_with(name, ".weight");
-    const bool bias = m::ends_with(name, ".bias");
-    const auto module_is = [&](const char* module) {
-      return m::ends_with(name, std::string(".") + module + ".weight") ||
-             m::ends_with(name, std::string(".") + module + ".bias");
-    };
-    if (name.find("rotary_emb.inv_freq") != std::string::npos) {
-      continue;
-    }
-    if (module_is("q_proj")) {
-      out.push_back(
-          {renamed(name, ".q_proj.", ".qkv_proj."),
-           expected_shard(
-               tp_layout::fused_qkv(tp, rank, model.num_heads, model.num_kv_heads, model.head_dim),
-               {v, partner(name, ".q_proj.", ".k_proj."), partner(name, ".q_proj.", ".v_proj.")})});
-    } else if (module_is("k_proj") || module_is("v_proj")) {
-      partner(name, module_is("k_proj") ? ".k_proj." : ".v_proj.", ".q_proj.");
-    } else if (module_is("gate_proj")) {
-      out.push_back({renamed(name, ".gate_proj.", ".gate_up_proj."),
-                     expected_shard(tp_layout::fused_gate_up(tp, rank),
-                                    {v, partner(name, ".gate_proj.", ".up_proj.")})});
-    } else if (module_is("up_proj")) {
-      partner(name, ".up_proj.", ".gate_proj.");
-    } else if ((module_is("o_proj") || module_is("down_proj")) && weight) {
-      out.push_back({name, expected_shard(tp_layout::row_parallel(tp, rank), {v})});
-    } else if ((module_is("o_proj") || module_is("down_proj")) && bias) {
-      out.push_back({name, v});  // RowParallelLinear adds its bias once, after the reduction
-    } else if (name == "model.embed_tokens.weight" || name == "lm_head.weight") {
-      if (v.rank() != 2) {
-        m::refuse(name + " is not a matrix");
+    try {
+      const bool weight = m::ends_with(name, ".weight");
+      const bool bias = m::ends_with(name, ".bias");
+      const auto module_is = [&](const char* module) {
+        return m::ends_with(name, std::string(".") + module + ".weight") ||
+               m::ends_with(name, std::string(".") + module + ".bias");
+      };
+      if (name.find("rotary_emb.inv_freq") != std::string::npos) {
+        continue;
       }
-      if (name == "lm_head.weight" && model.tie_word_embeddings) {
-        continue;  // SGLang's lm_head is embed_tokens itself: one parameter, one name
+      if (module_is("q_proj")) {
+        out.push_back({renamed(name, ".q_proj.", ".qkv_proj."),
+                       expected_shard(tp_layout::fused_qkv(tp, rank, model.num_heads,
+                                                           model.num_kv_heads, model.head_dim),
+                                      {v, partner(name, ".q_proj.", ".k_proj."),
+                                       partner(name, ".q_proj.", ".v_proj.")})});
+      } else if (module_is("k_proj") || module_is("v_proj")) {
+        partner(name, module_is("k_proj") ? ".k_proj." : ".v_proj.", ".q_proj.");
+      } else if (module_is("gate_proj")) {
+        out.push_back({renamed(name, ".gate_proj.", ".gate_up_proj."),
+                       expected_shard(tp_layout::fused_gate_up(tp, rank),
+                                      {v, partner(name, ".gate_proj.", ".up_proj.")})});
+      } else if (module_is("up_proj")) {
+        partner(name, ".up_proj.", ".gate_proj.");
+      } else if ((module_is("o_proj") || module_is("down_proj")) && weight) {
+        out.push_back({name, expected_shard(tp_layout::row_parallel(tp, rank), {v})});
+      } else if ((module_is("o_proj") || module_is("down_proj")) && bias) {
+        out.push_back({name, v});  // RowParallelLinear adds its bias once, after the reduction
+      } else if (name == "model.embed_tokens.weight" || name == "lm_head.weight") {
+        if (v.rank() != 2) {
+          m::refuse(name + " is not a matrix");
+        }
+        if (name == "lm_head.weight" && model.tie_word_embeddings) {
+          continue;  // SGLang's lm_head is embed_tokens itself: one parameter, one name
+        }
+        out.push_back({name, m::vocab_rows(v, tp, rank)});
+      } else if (weight && m::ends_with(name, "norm.weight")) {
+        out.push_back({name, v});
+      } else {
+        m::refuse("tensor \"" + name +
+                  "\" is not a parameter of SGLang's Llama/Qwen2 models (which SGLang layer "
+                  "would hold it is not known here)");
       }
-      out.push_back({name, m::vocab_rows(v, tp, rank)});
-    } else if (weight && m::ends_with(name, "norm.weight")) {
-      out.push_back({name, v});
-    } else {
-      m::refuse("tensor \"" + name +
-                "\" is not a parameter of SGLang's Llama/Qwen2 models (which SGLang layer "
-                "would hold it is not known here)");
+    } catch (const error& e) {
+      // A layout's own message names a dimension, not the tensor: say which, and where.
+      if (e.message().find(name) != std::string::npos) {
+        throw;
+      }
+      throw error(e.code(), "tensor \"" + name + "\" (tp " + std::to_string(tp) + ", rank " +
+                                std::to_string(rank) + "): " + e.message());
     }
   }
   if (!model.tie_word_embeddings && hf.count("model.embed_tokens.weight") != 0 &&
@@ -398,11 +407,32 @@ struct sglang_comparison {
       out << "PER_ENGINE expected " << per_engine->expected.to_hex() << "  actual "
           << per_engine->actual.to_hex() << "\n";
     }
+    if (hf_names_against_fused()) {
+      out << "note: one side names HF checkpoint tensors (q_proj, k_proj, v_proj, gate_proj, "
+             "up_proj), the other SGLang's fused parameters (qkv_proj, gate_up_proj): the engine "
+             "side must be the engine's own parameters (its /weights_checker reply), and the "
+             "trainer side `tensorhash expect` of the checkpoint, not a manifest of HF tensors\n";
+    }
     out << ranks_compared << " rank(s) compared: " << matched << " matched, " << mismatched.size()
         << " mismatched, " << missing.size() << " missing, " << unexpected.size() << " unexpected, "
         << missing_ranks.size() + unexpected_ranks.size() << " rank(s) unmatched"
         << (per_engine ? "; per-engine checksum differs" : "") << "\n";
     return out.str();
+  }
+
+ private:
+  /// True when the unmatched names are HF's unfused projections on one side and SGLang's fused
+  /// parameters on the other: an HF manifest compared with an engine's reply.
+  bool hf_names_against_fused() const {
+    const auto any = [](const std::vector<named>& names, const char* a, const char* b) {
+      return std::any_of(names.begin(), names.end(), [&](const named& n) {
+        return n.name.find(a) != std::string::npos || n.name.find(b) != std::string::npos;
+      });
+    };
+    return (any(missing, ".qkv_proj.", ".gate_up_proj.") &&
+            any(unexpected, ".q_proj.", ".gate_proj.")) ||
+           (any(unexpected, ".qkv_proj.", ".gate_up_proj.") &&
+            any(missing, ".q_proj.", ".gate_proj."));
   }
 };
 

@@ -180,13 +180,15 @@ def manifest(state_dict: Mapping[str, Any], mode: str = "tree",
                         _t.threads_arg(threads))
 
 
-def _manifest_of(names, prepared, mode, chunk_bytes, canonical, nan_rule, with_leaves, threads):
+def _manifest_of(names, prepared, mode, chunk_bytes, canonical, nan_rule, with_leaves, threads,
+                 progress=False):
     header = _settings_header(mode, chunk_bytes, canonical, nan_rule)
     if with_leaves:
         rows = _t.run_leaves(prepared, names, chunk_bytes, canonical, nan_rule, threads)
         entries = [(n, r[2], r[3], r[0], r[1]) for n, r in zip(names, rows)]
     else:
-        rows = _t.run_digests(prepared, names, mode, chunk_bytes, canonical, nan_rule, threads)
+        rows = _t.run_digests(prepared, names, mode, chunk_bytes, canonical, nan_rule, threads,
+                              progress)
         entries = [(n, r[1], r[2], r[0], None) for n, r in zip(names, rows)]
     return _build(header, entries)
 
@@ -194,10 +196,11 @@ def _manifest_of(names, prepared, mode, chunk_bytes, canonical, nan_rule, with_l
 def checkpoint_manifest(paths: Union[str, Sequence[Any]], mode: str = "tree",
                         chunk_bytes: int = DEFAULT_CHUNK_BYTES, as_dtype: AsDtype = None,
                         nan_rule: str = "canonical", *, leaves: bool = False,
-                        threads: Optional[int] = None) -> Dict[str, Any]:
+                        threads: Optional[int] = None, progress: bool = False) -> Dict[str, Any]:
     """The manifest of safetensors files or directories of them (``tensorhash hash PATHS``):
     files are memory-mapped and validated as strictly as the C++ reader; names must be unique
-    across files."""
+    across files. `progress`: a bar on stderr while hashing, when it is a terminal and the
+    files hold 1 GiB or more (the command line sets it)."""
     from ._safetensors import Checkpoint
     canonical = _t.check_settings(mode, chunk_bytes, as_dtype, nan_rule)
     if leaves and mode != "tree":
@@ -210,7 +213,7 @@ def checkpoint_manifest(paths: Union[str, Sequence[Any]], mode: str = "tree",
                     for dtype, shape, view in ckpt.tensors.values()]
         try:
             return _manifest_of(names, prepared, mode, chunk_bytes, canonical, nan_rule, leaves,
-                                _t.threads_arg(threads))
+                                _t.threads_arg(threads), progress)
         finally:
             del prepared
 

@@ -332,8 +332,18 @@ class Comparison:
                                         len(self.unexpected)))
         return "\n".join(lines) + "\n"
 
+    def __repr__(self) -> str:
+        # counts for the matched (a 70B model matches a thousand names), the differences named
+        return ("Comparison(ok=%s, matched=%d, mismatched=%r, metadata=%r, missing=%r, "
+                "unexpected=%r%s)" % (self.ok, len(self.matched),
+                                     [m.name for m in self.mismatched],
+                                     [m.name for m in self.metadata], self.missing,
+                                     self.unexpected,
+                                     ", settings_differ=True" if self.settings_differ else ""))
+
     def to_json(self) -> Dict[str, Any]:
-        """The report as the command line's ``compare --json`` prints it."""
+        """The report as a dict: ``json.dumps(c.to_json(), indent=1)`` is what the command
+        line's ``compare --json`` prints."""
         return {
             "ok": self.ok, "settings_differ": self.settings_differ,
             "settings_note": self.settings_note, "matched": list(self.matched),

@@ -28,18 +28,19 @@ def _uint(v: Any) -> bool:
 def parse_header(data: Any, size: int, label: str) -> Tuple[List[tuple], Dict[str, str], int]:
     """([(name, dtype, shape, begin, end)] in data order, metadata, data offset) of a file."""
     if size < 8:
-        raise Error("parse_error", "%s: file of %d bytes is too short for the 8-byte header "
-                    "length" % (label, size))
+        raise Error("parse_error", "%s: not a safetensors file (%d bytes: too short for the "
+                    "8-byte header length)" % (label, size))
     (n,) = struct.unpack("<Q", bytes(data[:8]))
     if n > MAX_HEADER:
-        raise Error("parse_error", "%s: header length %d exceeds the limit of 100000000 bytes"
-                    % (label, n))
+        raise Error("parse_error", "%s: not a safetensors file (its header length %d exceeds the "
+                    "limit of 100000000 bytes)" % (label, n))
     if n > size - 8:
-        raise Error("parse_error", "%s: header length %d runs past the end of the file (%d "
-                    "bytes)" % (label, n, size))
+        raise Error("parse_error", "%s: not a safetensors file (its header length %d runs past "
+                    "the end of the file of %d bytes)" % (label, n, size))
     raw = bytes(data[8:8 + n])
     if not raw.startswith(b"{"):
-        raise Error("parse_error", "%s: header does not start with '{'" % label)
+        raise Error("parse_error", "%s: not a safetensors file (its header does not start with "
+                    "'{')" % label)
     try:
         header = json.loads(raw.decode("utf-8"),
                             object_pairs_hook=_no_duplicates(label + ": header"))

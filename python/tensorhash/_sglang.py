@@ -69,8 +69,9 @@ def model_of(config: Any) -> ModelShape:
         try:
             with open(config, "rb") as f:
                 data = f.read()
-        except OSError:
-            raise Error("io_error", "%s: cannot be read" % label) from None
+        except OSError as e:
+            raise Error("io_error", "%s: cannot be read (%s)" % (label, e.strerror or e)) \
+                from None
         config = _m.parse_json(data, label)
     else:
         label = "config"
@@ -177,7 +178,8 @@ class SGLangComparison:
         return self.text
 
     def to_json(self) -> Dict[str, Any]:
-        """The report as ``tensorhash compare --json`` prints it."""
+        """The report as a dict: ``json.dumps(c.to_json(), indent=1)`` is what
+        ``tensorhash compare --json`` prints."""
         return {
             "ok": self.ok, "ranks_compared": self.ranks_compared, "matched": self.matched,
             "mismatched": [{"rank": d.rank, "name": d.name, "expected": d.expected,

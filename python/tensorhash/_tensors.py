@@ -203,12 +203,14 @@ def run_grouped(prepared: Sequence[Prepared], call) -> List[Any]:
 
 
 def run_digests(prepared: Sequence[Prepared], names: Optional[List[str]], mode: str,
-                chunk_bytes: int, canonical: str, nan_rule: str, threads: int) -> List[tuple]:
-    """(hex, stored dtype, shape) for every prepared tensor: one core call per device."""
+                chunk_bytes: int, canonical: str, nan_rule: str, threads: int,
+                progress: bool = False) -> List[tuple]:
+    """(hex, stored dtype, shape) for every prepared tensor: one core call per device;
+    `progress`: a bar on stderr while host tensors hash (a terminal, 1 GiB or more)."""
     def call(entries, indices, stream):
         labels = None if names is None else [names[i] for i in indices]
         return _core.digests(entries, mode, chunk_bytes, canonical, nan_rule, threads, stream,
-                             labels)
+                             labels, progress)
     return run_grouped(prepared, call)
 
 

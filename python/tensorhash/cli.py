@@ -7,9 +7,10 @@ replies and exit codes as the C++ tools/tensorhash):
     tensorhash expect PATH... --engine sglang --tp N [--mode sglang|sglang-cpu] [--as BF16|F32]
                               [--nan-rule R] [--config config.json] [--threads N] [-o FILE]
     tensorhash compare EXPECTED.json ACTUAL.json [--json]   (manifests or SGLang replies)
-    tensorhash diff A B [--chunk-bytes N] [--as BF16|F32] [--nan-rule R]
+    tensorhash diff A B [--chunk-bytes N] [--as BF16|F32] [--nan-rule R] [--all-chunks]
                             (manifests with leaves, SGLang replies, or safetensors
                              files/directories)
+    tensorhash --version
 
 Exit codes: 0 success or no difference, 1 differences found, 2 bad input or usage. On error
 nothing is written.
@@ -30,6 +31,9 @@ from ._error import Error
 
 EXIT_DIFFERENCES = 1
 EXIT_BAD_INPUT = 2
+EXIT_CODES = ("Exit codes: 0 success (compare, diff: no difference), 1 differences found, 2 bad "
+              "input or usage (one line on stderr; nothing is written).")
+THREADS_HELP = "CPU threads (default, or 0: every hardware thread)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,12 +55,29 @@ def _add_digest_options(p: argparse.ArgumentParser, chunks: bool = True) -> None
                         "vectorised CPU kernels), torch-cuda (0x7FFF)")
 
 
+def _epilog(*examples: str) -> str:
+    return "".join(["Example:\n"] + ["  %s\n" % e for e in examples] + ["\n", EXIT_CODES])
+
+
+def _version() -> str:
+    import tensorhash
+    info = tensorhash.build_info()
+    return "tensorhash %s (%s)" % (info["version"], "CUDA device backend built in" if info["cuda"]
+                                   else "CPU only")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tensorhash",
-                     description="tensorhash: SHA-256 digests of tensors and checkpoints")
-    sub = parser.add_subparsers(dest="command", metavar="{hash,expect,compare,diff}")
+                     description="tensorhash: SHA-256 digests of tensors and checkpoints",
+                     epilog=EXIT_CODES)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="{hash,expect,compare,diff}",
+                                parser_class=_Parser)
     sub.required = True
-    h = sub.add_parser("hash", help="hash every tensor of safetensors files or directories")
+    raw = argparse.RawDescriptionHelpFormatter
+    h = sub.add_parser("hash", help="hash every tensor of safetensors files or directories",
+                       formatter_class=raw,
+                       epilog=_epilog("tensorhash hash ckpt/ --mode exact -o step-100.json"))
     h.add_argument("paths", nargs="+", help="safetensors files, or directories of them")
     h.add_argument("--mode", choices=["exact", "tree", "sglang", "sglang-cpu"], default="tree",
                    help="exact (hashlib-identical), tree, sglang (SGLang's GPU weight hash, 16 "
@@ -66,34 +87,50 @@ def _parser() -> argparse.ArgumentParser:
                    help="where to hash")
     h.add_argument("--leaves", action="store_true",
                    help="also record tree leaf digests (for diff)")
-    h.add_argument("--threads", type=int, default=0, help="CPU threads (default: all)")
+    h.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     h.add_argument("-o", "--output", default="",
                    help="manifest file to write (default: print to stdout)")
     x = sub.add_parser("expect", help="what each tensor-parallel rank of an engine will report "
-                       "for a checkpoint")
+                       "for a checkpoint", formatter_class=raw,
+                       epilog=_epilog("tensorhash expect hf-ckpt/ --engine sglang --tp 4 -o "
+                                      "expected.json",
+                                      "tensorhash compare expected.json engine-reply.json"))
     x.add_argument("paths", nargs="+", help="safetensors files, or directories of them")
     x.add_argument("--engine", choices=["sglang"], default="sglang",
                    help="the engine whose report to predict")
-    x.add_argument("--tp", type=int, default=1, help="tensor-parallel size of the engine")
+    x.add_argument("--tp", type=int, required=True, help="tensor-parallel size of the engine")
     x.add_argument("--mode", choices=["sglang", "sglang-cpu"], default="sglang",
                    help="sglang (engine on GPUs: its Triton hash) or sglang-cpu (engine on CPUs)")
     _add_digest_options(x, chunks=False)
     x.add_argument("--config", default="",
                    help="HF config.json (default: beside the checkpoint)")
-    x.add_argument("--threads", type=int, default=0, help="CPU threads (default: all)")
+    x.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     x.add_argument("-o", "--output", default="",
                    help="reply file to write (default: print to stdout)")
     c = sub.add_parser("compare",
-                       help="compare manifests or SGLang replies (exit 1 on any difference)")
+                       help="compare manifests or SGLang replies (exit 1 on any difference)",
+                       formatter_class=raw,
+                       epilog=_epilog("tensorhash compare trainer.json engine.json"))
     c.add_argument("expected", help="expected manifest or SGLang reply")
     c.add_argument("actual", help="actual manifest or SGLang reply")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     d = sub.add_parser("diff", help="locate differing chunks of tree digests (tensors and GPUs "
-                       "of SGLang replies)")
+                       "of SGLang replies)", formatter_class=raw,
+                       epilog=_epilog("tensorhash diff trainer-ckpt/ engine-dump/ --as BF16"))
     d.add_argument("expected", help="manifest with leaves, SGLang reply, or safetensors file/dir")
     d.add_argument("actual", help="manifest with leaves, SGLang reply, or safetensors file/dir")
     _add_digest_options(d)
+    d.add_argument("--all-chunks", action="store_true",
+                   help="list every differing chunk (default: the first 16)")
     return parser
+
+
+def _check_flags(args) -> None:
+    """The flag errors the C++ command line words in flags, not in the API's argument names."""
+    if args.nan_rule != "canonical" and args.canonical != "BF16":
+        raise Error("invalid_argument", "--nan-rule %s applies to --as BF16 only" % args.nan_rule)
+    if getattr(args, "threads", 0) < 0:
+        raise Error("invalid_argument", "--threads must be >= 0")
 
 
 def _resolve_device(args) -> str:
@@ -148,11 +185,10 @@ def _run_hash(args) -> int:
     import tensorhash
     from ._safetensors import Checkpoint, expand_paths
     from . import _tensors as _t
+    _check_flags(args)
     canonical = _t.check_settings(args.mode, args.chunk_bytes, args.canonical, args.nan_rule)
     if args.leaves and args.mode != "tree":
         raise Error("invalid_argument", "--leaves needs --mode tree")
-    if args.threads < 0:
-        raise Error("invalid_argument", "--threads must be >= 0")
     start = time.perf_counter()
     files = expand_paths(args.paths)
     with Checkpoint(files) as ckpt:  # validates every file before anything is hashed
@@ -163,7 +199,7 @@ def _run_hash(args) -> int:
     else:
         m = tensorhash.checkpoint_manifest(files, args.mode, args.chunk_bytes, args.canonical,
                                            args.nan_rule, leaves=args.leaves,
-                                           threads=args.threads)
+                                           threads=args.threads, progress=True)
     seconds = max(time.perf_counter() - start, 1e-9)
     if args.output:
         _m.save(m, args.output)
@@ -194,11 +230,10 @@ def _find_config(args) -> str:
 
 def _run_expect(args) -> int:
     from ._safetensors import Checkpoint, expand_paths
+    _check_flags(args)
     canonical = _sg.check_settings(args.mode, args.canonical, args.nan_rule)
     if args.tp < 1:
         raise Error("invalid_argument", "--tp must be at least 1")
-    if args.threads < 0:
-        raise Error("invalid_argument", "--threads must be >= 0")
     files = expand_paths(args.paths)
     with Checkpoint(files) as ckpt:
         model = _sg.model_of(_find_config(args))
@@ -256,6 +291,7 @@ def _leaves_of(path: str, args) -> _sg.Document:
 
 def _run_diff(args) -> int:
     from . import _tensors as _t
+    _check_flags(args)
     _t.check_settings("tree", args.chunk_bytes, args.canonical, args.nan_rule)
     e_doc = _leaves_of(args.expected, args)
     a_doc = _leaves_of(args.actual, args)
@@ -282,10 +318,17 @@ def _run_diff(args) -> int:
         for d in e["shape"]:
             numel *= d
         element = _m.canonical_element_bytes(expected, e["dtype"])
+        n = max(len(e["leaves"]), len(g["leaves"]))
+        differing = sum(1 for i in range(n) if i >= len(e["leaves"]) or i >= len(g["leaves"])
+                        or e["leaves"][i] != g["leaves"][i])
+        shown = differing if args.all_chunks else min(differing, 16)
         for d in _m.diff_leaves(e["leaves"], g["leaves"], expected["chunk_bytes"],
-                                numel * element, element):
+                                numel * element, element, limit=shown):
             out.append("  chunk %d: bytes [%d, %d), elements [%d, %d)\n" % (
                 d.chunk, d.byte_begin, d.byte_end, d.element_begin, d.element_end))
+        if shown < differing:
+            out.append("  ... and %d more chunks (--all-chunks lists them)\n"
+                       % (differing - shown))
     sys.stdout.write("".join(out) + c.summary())
     return 0 if c.ok else EXIT_DIFFERENCES
 

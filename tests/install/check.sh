@@ -1,18 +1,50 @@
 #!/usr/bin/env bash
-# Installs the build tree into a temporary prefix and builds a separate consumer project against
-# it, with g++ alone (host-only) and, when nvcc is present, as CUDA.
+# Installs the build tree into a temporary prefix and builds separate consumer projects against
+# it: host-only with g++ (whose compile lines must name no CUDA directory) and, when nvcc is
+# present, with CUDA. Then checks that the installed command line runs, and that a configure of
+# the headers alone (every optional part off) looks for none of the test, tool and benchmark
+# dependencies.
 #   check.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1
-src=$2
+src=$(cd "$2" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build" --prefix "$work/prefix" > /dev/null
+
+# The command line, installed with the library.
+if [ -f "$build/tools/tensorhash" ]; then
+  "$work/prefix/bin/tensorhash" --version | grep -q '^tensorhash 0\.1\.'
+fi
+
+consume() { # consume DIR WITH_CUDA
+  cmake -S "$src/tests/install" -B "$1" -DCMAKE_PREFIX_PATH="$work/prefix" \
+    -DCONSUMER_WITH_CUDA="$2" -DCMAKE_CUDA_ARCHITECTURES=90 -DEXAMPLES_DIR="$src/examples" \
+    -DCMAKE_EXPORT_COMPILE_COMMANDS=ON > /dev/null
+  cmake --build "$1" -j2 > /dev/null
+  test "$("$1/host_consumer")" = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+  (cd "$1" && ./manifest_consumer "$1/m.json" > /dev/null)
+}
+consume "$work/host" OFF
+if grep -i cuda "$work/host/compile_commands.json"; then
+  echo "a host-only consumer was given CUDA directories" >&2
+  exit 1
+fi
 cuda=OFF
-command -v nvcc > /dev/null && cuda=ON
-cmake -S "$src/tests/install" -B "$work/consumer" -DCMAKE_PREFIX_PATH="$work/prefix" \
-  -DCONSUMER_WITH_CUDA=$cuda -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null
-cmake --build "$work/consumer" -j2 > /dev/null
-out=$("$work/consumer/host_consumer")
-test "$out" = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-echo "installed package: host consumer OK; CUDA consumer built: $cuda"
+if command -v nvcc > /dev/null; then
+  cuda=ON
+  consume "$work/cuda" ON
+fi
+
+# Headers alone: nothing but a compiler and CMake.
+cmake -S "$src" -B "$work/headers" -DTENSORHASH_BUILD_TESTS=OFF -DTENSORHASH_BUILD_TOOLS=OFF \
+  -DTENSORHASH_BUILD_BENCHMARKS=OFF -DTENSORHASH_BUILD_EXAMPLES=OFF > /dev/null
+if grep -E '^(Catch2|nlohmann_json|CLI11|dlpack|benchmark)_DIR:|^OPENSSL_' \
+  "$work/headers/CMakeCache.txt"; then
+  echo "a headers-only configure looked for a dependency it does not need" >&2
+  exit 1
+fi
+cmake --install "$work/headers" --prefix "$work/headers-prefix" > /dev/null
+test -f "$work/headers-prefix/include/tensorhash/tensorhash.hpp"
+echo "installed package: host consumer and C++ manifest example OK, no CUDA in host compile" \
+  "lines; CUDA consumer built: $cuda; command line installed; headers alone need no dependency"

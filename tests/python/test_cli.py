@@ -131,3 +131,37 @@ def test_same_output_as_the_cpp_cli(checkpoint, tmp_path, flags):
     r_py = run("compare", cpp, py)
     assert (r_cpp.returncode, r_cpp.stdout) == (r_py.returncode, r_py.stdout) == (
         0, "4 matched, 0 mismatched, 0 dtype/shape differences, 0 missing, 0 unexpected\n")
+
+
+def test_version_help_and_plain_messages(checkpoint, tmp_path):
+    d, _ = checkpoint
+    r = run("--version")
+    assert r.returncode == 0
+    assert r.stdout.startswith("tensorhash %s (" % tensorhash.__version__)
+    for verb in ("hash", "expect", "compare", "diff"):
+        r = run(verb, "--help")
+        assert r.returncode == 0 and "Example:\n  tensorhash " + verb in r.stdout, r.stdout
+        assert "Exit codes: 0 success" in r.stdout
+    config = tmp_path / "config.json"
+    config.write_text('{"architectures": ["LlamaForCausalLM"], "hidden_size": 64}')
+    r = run("hash", config)
+    assert r.returncode == 2
+    assert "config.json: not a safetensors file (its header length" in r.stderr
+    r = run("hash", d, "--threads", "-1")
+    assert r.returncode == 2 and "--threads must be >= 0" in r.stderr
+
+
+def test_diff_lists_16_chunks_then_says_how_many_more(ref, tmp_path):
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    ref.write_safetensors(str(a), {"wide": ("BF16", (16, 16384), bytes(16 * 16384 * 2))})
+    ref.write_safetensors(str(b), {"wide": ("BF16", (16, 16384), bytes([1]) * (16 * 16384 * 2))})
+    r = run("diff", a, b)
+    assert r.returncode == 1 and r.stdout.count("  chunk ") == 16
+    assert "  ... and 16 more chunks (--all-chunks lists them)\n" in r.stdout
+    r_all = run("diff", a, b, "--all-chunks")
+    assert r_all.stdout.count("  chunk ") == 32 and "... and" not in r_all.stdout
+    if CLI:
+        for flags in ([], ["--all-chunks"]):
+            cpp = subprocess.run([CLI, "diff", str(a), str(b)] + flags, capture_output=True,
+                                 text=True)
+            assert cpp.stdout == run("diff", a, b, *flags).stdout

@@ -243,6 +243,14 @@ def test_manifest_stands_for_one_gpu(ref, llama):
     assert e.value.message.startswith("actual: ")
 
 
+def test_hf_manifest_against_an_engine_reply_says_why(llama):
+    """A manifest of the HF tensors is no engine's parameters: the report says so."""
+    expected = tensorhash.sglang_expected(arrays(llama), config(False), 1)
+    c = tensorhash.compare_sglang(expected, tensorhash.manifest(arrays(llama), mode="sglang"))
+    assert not c.ok and "qkv_proj" in {t.name.split(".")[-2] for t in c.missing}
+    assert "the engine side must be the engine's own parameters" in c.summary()
+
+
 def test_compare_refuses_bad_replies(qwen2):
     reply = tensorhash.sglang_expected(arrays(qwen2), config(True), 2)
     tp4 = tensorhash.sglang_expected(arrays(qwen2), config(True), 4)
@@ -302,16 +310,18 @@ def test_cli_expect_compare_diff(ref, qwen2, checkpoint, tmp_path):
 def test_cli_bad_input_exits_2(checkpoint, tmp_path):
     out = tmp_path / "never.json"
     for args, text in [(("--tp", 3), "divisible"), (("--tp", 0), "--tp must be at least 1"),
-                       (("--mode", "tree"), "invalid choice"),
-                       (("--nan-rule", "torch-cpu"), "\"BF16\" only"),
-                       (("--config", tmp_path / "none.json"), "cannot be read")]:
+                       (("--tp", 1, "--mode", "tree"), "invalid choice"),
+                       (("--tp", 1, "--nan-rule", "torch-cpu"),
+                        "--nan-rule torch-cpu applies to --as BF16 only"),
+                       (("--tp", 1, "--config", tmp_path / "none.json"), "cannot be read"),
+                       ((), "--tp")]:
         r = run("expect", checkpoint, "-o", out, *args)
         assert r.returncode == 2 and text in r.stderr, (args, r.stderr)
     bare = tmp_path / "bare"
     bare.mkdir()
     (bare / "m.safetensors").write_bytes((checkpoint / "model-00001-of-00002.safetensors")
                                          .read_bytes())
-    r = run("expect", bare, "-o", out)
+    r = run("expect", bare, "--tp", 1, "-o", out)
     assert r.returncode == 2 and "config.json does not exist" in r.stderr
     assert not out.exists()
 
