@@ -10,6 +10,7 @@ right tensor and chunk, and that malformed files exit 2 with a clear message and
 import json
 import os
 import random
+import stat
 import struct
 import subprocess
 import sys
@@ -223,7 +224,64 @@ class CliTest(unittest.TestCase):
         self.assertIn("--tp", r.stderr)
         r = run("expect", self.file, "--tp", 1, "--config", self.path("none.json"))
         self.assertEqual(r.returncode, 2)
-        self.assertIn("none.json: cannot be read (No such file or directory)", r.stderr)
+        self.assertIn("none.json: cannot open: No such file or directory", r.stderr)
+        # inputs that are not regular files are refused at once, never waited on
+        d = tempfile.mkdtemp(prefix="tensorhash-in-", dir=self.dir)
+        fifo = os.path.join(d, "x.safetensors")
+        os.mkfifo(fifo)
+        for args, text in [(("hash", fifo), "x.safetensors: not a regular file"),
+                           (("hash", d), "x.safetensors: not a regular file (a dangling link"),
+                           (("compare", fifo, fifo), "not a regular file"),
+                           (("expect", self.file, "--tp", 1, "--config", fifo),
+                            "not a regular file")]:
+            r = subprocess.run([CLI] + [str(a) for a in args], capture_output=True, text=True,
+                               timeout=20)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn(text, r.stderr)
+        os.unlink(fifo)
+        os.symlink(os.path.join(d, "gone"), fifo)
+        r = run("hash", d)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("x.safetensors: not a regular file (a dangling link", r.stderr)
+
+    def test_outputs_never_replace_what_they_must_not(self):
+        d = tempfile.mkdtemp(prefix="tensorhash-out-", dir=self.dir)
+        fifo = os.path.join(d, "fifo")
+        os.mkfifo(fifo)
+        r = run("hash", self.file, "-o", fifo)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("fifo: exists and is not a regular file", r.stderr)
+        self.assertTrue(stat.S_ISFIFO(os.stat(fifo).st_mode))
+        for target in (self.file, os.path.join(self.dir, ".", "model.safetensors")):
+            with open(self.file, "rb") as f:
+                before = f.read()
+            r = run("hash", self.file, "-o", target)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("is one of the inputs", r.stderr)
+            with open(self.file, "rb") as f:
+                self.assertEqual(f.read(), before)
+        # a symlink planted where the old fixed temporary name was is never followed
+        out = os.path.join(d, "m.json")
+        victim = os.path.join(d, "victim")
+        with open(victim, "w") as f:
+            f.write("keep")
+        os.symlink(victim, out + ".tmp-tensorhash")
+        self.hash_to(out, self.file)
+        with open(victim) as f:
+            self.assertEqual(f.read(), "keep")
+        # an existing manifest keeps its permissions; writers racing on one -o both succeed
+        os.chmod(out, 0o640)
+        self.hash_to(out, self.file)
+        self.assertEqual(stat.S_IMODE(os.stat(out).st_mode), 0o640)
+        for _ in range(8):
+            procs = [subprocess.Popen([CLI, "hash", self.file, "-o", out, "--device", "cpu"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                     for _ in range(2)]
+            for p in procs:
+                _, err = p.communicate()
+                self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(sorted(os.listdir(d)), sorted(["fifo", "m.json", "m.json.tmp-tensorhash",
+                                                        "victim"]))
 
     def test_usage_errors_exit_2(self):
         out = self.path("usage.json")

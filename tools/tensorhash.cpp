@@ -21,12 +21,9 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -74,9 +71,16 @@ std::vector<std::string> expand_paths(const std::vector<std::string>& paths) {
     if (fs::is_directory(p)) {
       std::vector<std::string> found;
       for (const auto& e : fs::directory_iterator(p)) {
-        if (e.is_regular_file() && e.path().extension() == ".safetensors") {
-          found.push_back(e.path().string());
+        if (e.path().extension() != ".safetensors") {
+          continue;
         }
+        if (!e.is_regular_file()) {  // a dangling link or a FIFO is no shard to leave out
+          throw th::error(th::errc::io_error,
+                          e.path().string() +
+                              ": not a regular file (a dangling link, FIFO or directory named "
+                              "*.safetensors)");
+        }
+        found.push_back(e.path().string());
       }
       if (found.empty()) {
         throw th::error(th::errc::io_error, p + ": no .safetensors files in this directory");
@@ -88,6 +92,18 @@ std::vector<std::string> expand_paths(const std::vector<std::string>& paths) {
     }
   }
   return files;
+}
+
+/// Refuses an -o that names one of the inputs (a checkpoint file, a config): writing it would
+/// destroy what was to be checked.
+void refuse_output_among(const std::string& out, const std::vector<std::string>& inputs) {
+  for (const auto& in : inputs) {
+    if (!out.empty() && th::detail::same_file(out, in)) {
+      throw th::error(th::errc::invalid_argument,
+                      "-o " + out + " is one of the inputs (" + in +
+                          "): it would be overwritten; write the output elsewhere");
+    }
+  }
 }
 
 checkpoint open_checkpoint(const std::vector<std::string>& paths) {
@@ -246,6 +262,7 @@ th::manifest hash_checkpoint(const checkpoint& c, const hash_options& o,
 
 int run_hash(const std::vector<std::string>& paths, const hash_options& o, const std::string& out) {
   settings_of(o);  // validates the chunk size and NaN rule before any file is read
+  refuse_output_among(out, expand_paths(paths));
   const auto start = std::chrono::steady_clock::now();
   const checkpoint c = open_checkpoint(paths);
   const std::string device = resolve_device(o);
@@ -400,13 +417,10 @@ std::string find_config(const std::vector<std::string>& paths, const expect_opti
 
 /// The shape facts SGLang's sharding needs, from an HF config.json (Llama, Mistral or Qwen2).
 th::sglang_model read_model_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    throw th::error(th::errc::io_error, path + ": cannot be read (" + std::strerror(errno) + ")");
-  }
+  const th::detail::mapped_file file(path);  // a regular file (no FIFO waits), or io_error
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(file.data(), file.data() + file.size());
   } catch (const nlohmann::json::exception& ex) {
     throw th::error(th::errc::parse_error, path + ": not valid JSON: " + ex.what());
   }
@@ -469,8 +483,12 @@ int run_expect(const std::vector<std::string>& paths, const hash_options& o,
   if (e.tp < 1) {
     throw th::error(th::errc::invalid_argument, "--tp must be at least 1");
   }
+  const std::string config = find_config(paths, e);
+  std::vector<std::string> inputs = expand_paths(paths);
+  inputs.push_back(config);
+  refuse_output_among(out, inputs);
   const checkpoint c = open_checkpoint(paths);
-  const th::sglang_model model = read_model_config(find_config(paths, e));
+  const th::sglang_model model = read_model_config(config);
   const auto start = std::chrono::steady_clock::now();
   const th::sglang_checksums want = with_canonicalization(o, [&](auto canon) {
     using Canon = decltype(canon);

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
@@ -212,14 +213,29 @@ def dumps(m: Mapping[str, Any]) -> str:
     return json.dumps(m, indent=1, ensure_ascii=False) + "\n"
 
 
-def read_bytes(path: PathLike) -> bytes:
-    """A file's bytes. Raises Error(io_error) naming the file."""
+def open_regular(path: PathLike):
+    """`path` opened for reading when it is a regular file; a FIFO, device or directory is
+    refused at once (opened without blocking: a FIFO with no writer would wait forever).
+    Raises Error(io_error) naming the file, as the C++ reader does."""
+    label = os.fspath(path)
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
-        raise Error("io_error", "%s: cannot open: %s" % (os.fspath(path), e.strerror or e)) \
-            from None
+        raise Error("io_error", "%s: cannot open: %s" % (label, e.strerror or e)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise Error("io_error", "%s: not a regular file" % label)
+    return os.fdopen(fd, "rb")
+
+
+def read_bytes(path: PathLike) -> bytes:
+    """A regular file's bytes. Raises Error(io_error) naming the file."""
+    with open_regular(path) as f:
+        try:
+            return f.read()
+        except OSError as e:
+            raise Error("io_error", "%s: cannot read: %s" % (os.fspath(path), e.strerror or e)) \
+                from None
 
 
 def load(path: PathLike) -> Dict[str, Any]:
@@ -234,15 +250,40 @@ def save(m: Mapping[str, Any], path: PathLike) -> None:
     write_atomically(dumps(validate(dict(m), "manifest")), path)
 
 
+def _new_file_mode() -> int:
+    """The permission bits a new file gets from the umask (read from /proc: os.umask would
+    change it, racing other threads); 0o644 where /proc does not say."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o644
+
+
 def write_atomically(text: str, path: PathLike) -> None:
-    """Writes `text` (UTF-8) to `path` through a temporary file renamed into place."""
+    """Writes `text` (UTF-8) to `path` through a temporary file of its own (a unique name made
+    exclusively in the target's directory), flushed and renamed into place: readers see the old
+    file or the whole new one; of two writers the last rename wins. A target that exists and is
+    not a regular file (a device, FIFO, directory) is refused, never replaced."""
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
+    try:
+        st = os.stat(target)
+    except OSError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise Error("io_error", "%s: exists and is not a regular file (a device, FIFO or "
+                    "directory): refusing to replace it; write to a file" % target)
+    mode = stat.S_IMODE(st.st_mode) if st is not None else _new_file_mode()
     try:
         fd, tmp = tempfile.mkstemp(prefix=".tensorhash-", suffix=".tmp", dir=directory)
     except OSError as e:
         raise Error("io_error", "%s: cannot write: %s" % (target, e.strerror or e)) from None
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode("utf-8"))
             f.flush()

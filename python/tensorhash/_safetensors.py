@@ -15,6 +15,7 @@ import os
 import struct
 from typing import Any, Dict, List, Sequence, Tuple
 
+from . import _manifest as _m
 from ._error import Error
 from ._manifest import DTYPE_SIZES, _no_duplicates
 
@@ -122,12 +123,12 @@ class SafetensorsFile:
         self._map = None
         self._view = None
         try:
-            with open(path, "rb") as f:
+            with _m.open_regular(path) as f:
                 size = os.fstat(f.fileno()).st_size
                 if size > 0:
                     self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except OSError as e:
-            raise Error("io_error", "%s: cannot open: %s" % (path, e.strerror or e)) from None
+            raise Error("io_error", "%s: cannot map: %s" % (path, e.strerror or e)) from None
         self._view = memoryview(self._map) if self._map is not None else memoryview(b"")
         entries, self.metadata, base = parse_header(self._view, size, path)
         self.tensors: Dict[str, Tuple[str, Tuple[int, ...], memoryview]] = {}
@@ -158,8 +159,11 @@ def expand_paths(paths: Sequence[Any]) -> List[str]:
     for p in paths:
         p = os.fspath(p)
         if os.path.isdir(p):
-            found = sorted(os.path.join(p, e) for e in os.listdir(p)
-                           if e.endswith(".safetensors") and os.path.isfile(os.path.join(p, e)))
+            found = sorted(os.path.join(p, e) for e in os.listdir(p) if e.endswith(".safetensors"))
+            for f in found:  # a dangling link or a FIFO is no shard to leave out silently
+                if not os.path.isfile(f):
+                    raise Error("io_error", "%s: not a regular file (a dangling link, FIFO or "
+                                "directory named *.safetensors)" % f)
             if not found:
                 raise Error("io_error", "%s: no .safetensors files in this directory" % p)
             files += found

@@ -67,10 +67,10 @@ def model_of(config: Any) -> ModelShape:
     if isinstance(config, (str, os.PathLike)):
         label = os.fspath(config)
         try:
-            with open(config, "rb") as f:
+            with _m.open_regular(config) as f:
                 data = f.read()
         except OSError as e:
-            raise Error("io_error", "%s: cannot be read (%s)" % (label, e.strerror or e)) \
+            raise Error("io_error", "%s: cannot read: %s" % (label, e.strerror or e)) \
                 from None
         config = _m.parse_json(data, label)
     else:

@@ -125,6 +125,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_output_among(out: str, inputs: List[str]) -> None:
+    """An -o that names one of the inputs would destroy what was to be checked."""
+    for path in inputs:
+        try:
+            same = bool(out) and os.path.samefile(out, path)
+        except OSError:
+            same = False
+        if same:
+            raise Error("invalid_argument", "-o %s is one of the inputs (%s): it would be "
+                        "overwritten; write the output elsewhere" % (out, path))
+
+
 def _check_flags(args) -> None:
     """The flag errors the C++ command line words in flags, not in the API's argument names."""
     if args.nan_rule != "canonical" and args.canonical != "BF16":
@@ -191,6 +203,7 @@ def _run_hash(args) -> int:
         raise Error("invalid_argument", "--leaves needs --mode tree")
     start = time.perf_counter()
     files = expand_paths(args.paths)
+    _refuse_output_among(args.output, files)
     with Checkpoint(files) as ckpt:  # validates every file before anything is hashed
         nbytes = ckpt.nbytes
     device = _resolve_device(args)
@@ -235,8 +248,10 @@ def _run_expect(args) -> int:
     if args.tp < 1:
         raise Error("invalid_argument", "--tp must be at least 1")
     files = expand_paths(args.paths)
+    config = _find_config(args)
+    _refuse_output_among(args.output, files + [config])
     with Checkpoint(files) as ckpt:
-        model = _sg.model_of(_find_config(args))
+        model = _sg.model_of(config)
         start = time.perf_counter()
         entries = [(view, dtype, shape) for dtype, shape, view in ckpt.tensors.values()]
         try:

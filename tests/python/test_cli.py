@@ -165,3 +165,45 @@ def test_diff_lists_16_chunks_then_says_how_many_more(ref, tmp_path):
             cpp = subprocess.run([CLI, "diff", str(a), str(b)] + flags, capture_output=True,
                                  text=True)
             assert cpp.stdout == run("diff", a, b, *flags).stdout
+
+
+def test_outputs_never_replace_what_they_must_not(checkpoint, tmp_path):
+    import stat
+    d, _ = checkpoint
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = run("hash", d, "-o", fifo)
+    assert r.returncode == 2 and "fifo: exists and is not a regular file" in r.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    shard = d / "model-00001-of-00002.safetensors"
+    before = shard.read_bytes()
+    r = run("hash", d, "-o", shard)
+    assert r.returncode == 2 and "is one of the inputs" in r.stderr
+    assert shard.read_bytes() == before
+    out = tmp_path / "m.json"
+    assert run("hash", d, "-o", out).returncode == 0
+    os.chmod(out, 0o640)
+    procs = [subprocess.Popen([sys.executable, "-m", "tensorhash", "hash", str(d), "-o", str(out)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for _ in range(4)]
+    for p in procs:
+        _, err = p.communicate()
+        assert p.returncode == 0, err
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o640
+    assert sorted(os.listdir(tmp_path)) == ["ckpt", "fifo", "m.json"]
+
+
+def test_inputs_that_are_not_regular_files_are_refused_at_once(checkpoint, tmp_path):
+    d, _ = checkpoint
+    other = tmp_path / "other"
+    other.mkdir()
+    fifo = other / "x.safetensors"
+    os.mkfifo(fifo)
+    for args in [("hash", fifo), ("hash", other), ("compare", fifo, fifo),
+                 ("expect", d, "--tp", 1, "--config", fifo)]:
+        r = run(*args, timeout=60)
+        assert r.returncode == 2 and "not a regular file" in r.stderr, (args, r.stderr)
+    fifo.unlink()
+    os.symlink(other / "gone", fifo)
+    r = run("hash", other)
+    assert r.returncode == 2 and "x.safetensors: not a regular file (a dangling link" in r.stderr

@@ -313,7 +313,7 @@ def test_cli_bad_input_exits_2(checkpoint, tmp_path):
                        (("--tp", 1, "--mode", "tree"), "invalid choice"),
                        (("--tp", 1, "--nan-rule", "torch-cpu"),
                         "--nan-rule torch-cpu applies to --as BF16 only"),
-                       (("--tp", 1, "--config", tmp_path / "none.json"), "cannot be read"),
+                       (("--tp", 1, "--config", tmp_path / "none.json"), "cannot open"),
                        ((), "--tp")]:
         r = run("expect", checkpoint, "-o", out, *args)
         assert r.returncode == 2 and text in r.stderr, (args, r.stderr)
