@@ -106,7 +106,7 @@ TEST_CASE("Engines hash a std::vector of view_traits tensors as one batch", "[vi
   REQUIRE(d.size() == 2);
   CHECK(d[0] == engine.hash(make_view(batch[0])));
   CHECK(d[1] == engine.hash(make_view(batch[1])));
-  // both tensors as BF16: 24 + 8 elements of 2 bytes, counted once each
+  // 24 + 8 elements as BF16 (2 bytes), hashed twice: the batch, then each tensor alone above
   CHECK(engine.hashed_bytes() == 2 * (2 * 32));
   host_engine<exact> exact_engine(exact{}, 2);
   CHECK(exact_engine.hash(batch)[1].to_hex() ==

@@ -28,6 +28,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -161,17 +162,32 @@ th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o, Mode mode) 
       return th::make_manifest(engine, c.names, c.views, true);
     }
   }
-  // One call over the whole checkpoint: every thread busy until the end (batches cut for a
-  // progress bar left threads idle behind each batch's longest exact-mode chain); the bar polls
-  // the engine instead.
+  // Exact and SGLang modes: one call over the whole checkpoint, every thread busy until the
+  // end (batches cut for a progress bar left threads idle behind each batch's longest chain);
+  // the bar polls the engine instead. Tree mode, parallel over leaves anyway, is cut into
+  // batches of at most 2^24 leaves, so that its leaf digests (32 bytes each) stay under 512 MiB
+  // whatever the checkpoint's size and chunk size.
   std::uint64_t canonical = 0;
   for (const auto& v : c.views)
     canonical += v.numel() * th::size_of(engine.canonical_dtype(v.dtype()));
   std::vector<th::digest256> digests;
-  {
-    const th::progress_bar bar(canonical, [&] { return engine.hashed_bytes(); });
-    for (const auto& d : engine.hash(c.views))
+  const th::progress_bar bar(canonical, [&] { return engine.hashed_bytes(); });
+  for (std::size_t i = 0; i < c.views.size();) {
+    std::size_t j = c.views.size();
+    if constexpr (std::is_same_v<Mode, th::tree>) {
+      std::uint64_t leaves = 0;
+      for (j = i; j < c.views.size(); ++j) {
+        leaves += mode.leaf_count(c.views[j].numel() *
+                                  th::size_of(engine.canonical_dtype(c.views[j].dtype())));
+        if (j > i && leaves > (std::uint64_t{1} << 24))
+          break;
+      }
+    }
+    const std::vector<th::tensor_view> part(c.views.begin() + static_cast<std::ptrdiff_t>(i),
+                                            c.views.begin() + static_cast<std::ptrdiff_t>(j));
+    for (const auto& d : engine.hash(part))
       digests.push_back(as_digest(d));
+    i = j;
   }
   return th::make_manifest(th::digest_settings::of<Mode, Canon>(mode), c.names, c.views, digests);
 }
@@ -343,6 +359,7 @@ th::manifest leaves_of(const std::string& path, const hash_options& o) {
 }
 
 int run_diff(const std::string& a, const std::string& b, const hash_options& o, bool all_chunks) {
+  settings_of(o);  // the chunk size and NaN rule, as hash checks them, before any file is read
   // An SGLang reply holds one hash per tensor and no chunks: its differences are the tensors
   // and GPUs that compare names.
   const auto read = [&](const std::string& path) {

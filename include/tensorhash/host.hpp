@@ -279,6 +279,23 @@ class host_engine {
     std::vector<digest_type> leaves;
   };
 
+  /// Canonical bytes of leaves [b, e) of a batch (tensor i owns leaves [first[i], first[i+1])).
+  static std::uint64_t piece_bytes(const std::vector<reader_type>& readers,
+                                   const std::vector<std::uint64_t>& first, std::uint64_t b,
+                                   std::uint64_t e, std::uint64_t chunk) {
+    std::uint64_t bytes = 0;
+    auto t = static_cast<std::size_t>(std::upper_bound(first.begin(), first.end(), b) -
+                                      first.begin() - 1);
+    for (; t < readers.size() && first[t] < e; ++t) {
+      const std::uint64_t lo = std::max(b, first[t]) - first[t];
+      const std::uint64_t hi = std::min(e, first[t + 1]) - first[t];
+      if (lo < hi) {
+        bytes += std::min(hi * chunk, readers[t].size()) - lo * chunk;
+      }
+    }
+    return bytes;
+  }
+
   leaf_table hash_leaves(const std::vector<reader_type>& readers) {
     const std::uint64_t chunk = mode_.chunk_bytes();
     leaf_table table;
@@ -307,15 +324,8 @@ class host_engine {
             return detail::stream_job<reader_type>{&r, offset, std::min(chunk, r.size() - offset),
                                                    true};
           },
-          [&](std::uint64_t leaf, const digest_type& d) {
-            table.leaves[leaf] = d;
-            // Lanes may finish out of order: the leaf's own tensor, not the job cursor's.
-            const auto owner = static_cast<std::size_t>(
-                std::upper_bound(first.begin(), first.end(), leaf) - first.begin() - 1);
-            const std::uint64_t offset = (leaf - first[owner]) * chunk;
-            hashed_.fetch_add(std::min(chunk, readers[owner].size() - offset),
-                              std::memory_order_relaxed);
-          });
+          [&](std::uint64_t leaf, const digest_type& d) { table.leaves[leaf] = d; });
+      hashed_.fetch_add(piece_bytes(readers, first, b, e, chunk), std::memory_order_relaxed);
     });
     return table;
   }

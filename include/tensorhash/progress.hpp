@@ -13,6 +13,10 @@
  * }  // the bar ends at 100 % and its line is closed
  * @endcode
  *
+ * The engines count a tensor when it is done in exact mode (one chain each), a piece of at
+ * most 1 MiB of leaves in tree mode and a run of tiles in SGLang's hash: in exact mode the bar
+ * moves in steps as large as the tensors.
+ *
  * Host only, POSIX (isatty): shown when stderr is a terminal and the work is at least 1 GiB,
  * unless the caller decides.
  */

@@ -59,18 +59,25 @@ def _epilog(*examples: str) -> str:
     return "".join(["Example:\n"] + ["  %s\n" % e for e in examples] + ["\n", EXIT_CODES])
 
 
-def _version() -> str:
-    import tensorhash
-    info = tensorhash.build_info()
-    return "tensorhash %s (%s)" % (info["version"], "CUDA device backend built in" if info["cuda"]
-                                   else "CPU only")
+class _Version(argparse.Action):
+    """--version, computed only when asked (build_info counts CUDA devices)."""
+
+    def __init__(self, option_strings, dest, **kw):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import tensorhash
+        info = tensorhash.build_info()
+        sys.stdout.write("tensorhash %s (%s)\n" % (info["version"], "CUDA device backend built "
+                                                  "in" if info["cuda"] else "CPU only"))
+        parser.exit(0)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tensorhash",
                      description="tensorhash: SHA-256 digests of tensors and checkpoints",
                      epilog=EXIT_CODES)
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="{hash,expect,compare,diff}",
                                 parser_class=_Parser)
     sub.required = True
@@ -137,8 +144,15 @@ def _refuse_output_among(out: str, inputs: List[str]) -> None:
                         "overwritten; write the output elsewhere" % (out, path))
 
 
-def _check_flags(args) -> None:
-    """The flag errors the C++ command line words in flags, not in the API's argument names."""
+def _check_flags(args, mode: str) -> None:
+    """The flag errors, worded in flags (not the API's argument names) and checked in the
+    order of the C++ command line's settings_of: chunk size, --leaves, --nan-rule; then
+    --threads."""
+    from . import _tensors as _t
+    if mode == "tree":
+        _t.check_settings("tree", args.chunk_bytes, None, "canonical")
+    if getattr(args, "leaves", False) and mode != "tree":
+        raise Error("invalid_argument", "--leaves needs --mode tree")
     if args.nan_rule != "canonical" and args.canonical != "BF16":
         raise Error("invalid_argument", "--nan-rule %s applies to --as BF16 only" % args.nan_rule)
     if getattr(args, "threads", 0) < 0:
@@ -197,10 +211,8 @@ def _run_hash(args) -> int:
     import tensorhash
     from ._safetensors import Checkpoint, expand_paths
     from . import _tensors as _t
-    _check_flags(args)
+    _check_flags(args, args.mode)
     canonical = _t.check_settings(args.mode, args.chunk_bytes, args.canonical, args.nan_rule)
-    if args.leaves and args.mode != "tree":
-        raise Error("invalid_argument", "--leaves needs --mode tree")
     start = time.perf_counter()
     files = expand_paths(args.paths)
     _refuse_output_among(args.output, files)
@@ -243,7 +255,7 @@ def _find_config(args) -> str:
 
 def _run_expect(args) -> int:
     from ._safetensors import Checkpoint, expand_paths
-    _check_flags(args)
+    _check_flags(args, args.mode)
     canonical = _sg.check_settings(args.mode, args.canonical, args.nan_rule)
     if args.tp < 1:
         raise Error("invalid_argument", "--tp must be at least 1")
@@ -306,7 +318,7 @@ def _leaves_of(path: str, args) -> _sg.Document:
 
 def _run_diff(args) -> int:
     from . import _tensors as _t
-    _check_flags(args)
+    _check_flags(args, "tree")
     _t.check_settings("tree", args.chunk_bytes, args.canonical, args.nan_rule)
     e_doc = _leaves_of(args.expected, args)
     a_doc = _leaves_of(args.actual, args)
