@@ -23,30 +23,13 @@ import subprocess
 import sys
 import time
 
-# Qwen2.5-1.5B (config.json): hidden 1536, intermediate 8960, 28 layers, 12 query heads and 2 kv
-# heads of 128, vocabulary 151936, tied embeddings; q/k/v biases.
-HIDDEN, INTER, LAYERS, HEADS, KV, HEAD_DIM, VOCAB = 1536, 8960, 28, 12, 2, 128, 151936
+from qwen_shapes import qwen2_5_shapes
 
 
 def shapes(kind):
-    if kind == "large":
-        return {"model.%d.weight" % i: ("F32", (VOCAB, 2048)) for i in range(4)}
-    out = {"model.embed_tokens.weight": (VOCAB, HIDDEN), "model.norm.weight": (HIDDEN,)}
-    for i in range(LAYERS):
-        p = "model.layers.%d." % i
-        out.update({p + "self_attn.q_proj.weight": (HEADS * HEAD_DIM, HIDDEN),
-                    p + "self_attn.k_proj.weight": (KV * HEAD_DIM, HIDDEN),
-                    p + "self_attn.v_proj.weight": (KV * HEAD_DIM, HIDDEN),
-                    p + "self_attn.q_proj.bias": (HEADS * HEAD_DIM,),
-                    p + "self_attn.k_proj.bias": (KV * HEAD_DIM,),
-                    p + "self_attn.v_proj.bias": (KV * HEAD_DIM,),
-                    p + "self_attn.o_proj.weight": (HIDDEN, HEADS * HEAD_DIM),
-                    p + "mlp.gate_proj.weight": (INTER, HIDDEN),
-                    p + "mlp.up_proj.weight": (INTER, HIDDEN),
-                    p + "mlp.down_proj.weight": (HIDDEN, INTER),
-                    p + "input_layernorm.weight": (HIDDEN,),
-                    p + "post_attention_layernorm.weight": (HIDDEN,)})
-    return {name: ("BF16", shape) for name, shape in out.items()}
+    if kind == "large":  # embeddings and lm_heads of Qwen2.5-3B, in F32
+        return {"model.%d.weight" % i: ("F32", (151936, 2048)) for i in range(4)}
+    return {name: ("BF16", shape) for name, shape in qwen2_5_shapes("1.5B").items()}
 
 
 def write_shard(path, tensors, rng):

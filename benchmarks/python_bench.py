@@ -19,37 +19,13 @@ import time
 import torch
 
 import tensorhash
-
-# Qwen2.5-0.5B (config.json): hidden 896, intermediate 4864, 24 layers, 14 query heads, 2 kv
-# heads of 64, vocabulary 151936, tied embeddings (no lm_head).
-HIDDEN, INTER, LAYERS, HEADS, KV, HEAD_DIM, VOCAB = 896, 4864, 24, 14, 2, 64, 151936
-
-
-def qwen_shapes():
-    shapes = {"model.embed_tokens.weight": (VOCAB, HIDDEN), "model.norm.weight": (HIDDEN,)}
-    for i in range(LAYERS):
-        p = "model.layers.%d." % i
-        shapes.update({
-            p + "self_attn.q_proj.weight": (HEADS * HEAD_DIM, HIDDEN),
-            p + "self_attn.q_proj.bias": (HEADS * HEAD_DIM,),
-            p + "self_attn.k_proj.weight": (KV * HEAD_DIM, HIDDEN),
-            p + "self_attn.k_proj.bias": (KV * HEAD_DIM,),
-            p + "self_attn.v_proj.weight": (KV * HEAD_DIM, HIDDEN),
-            p + "self_attn.v_proj.bias": (KV * HEAD_DIM,),
-            p + "self_attn.o_proj.weight": (HIDDEN, HEADS * HEAD_DIM),
-            p + "mlp.gate_proj.weight": (INTER, HIDDEN),
-            p + "mlp.up_proj.weight": (INTER, HIDDEN),
-            p + "mlp.down_proj.weight": (HIDDEN, INTER),
-            p + "input_layernorm.weight": (HIDDEN,),
-            p + "post_attention_layernorm.weight": (HIDDEN,),
-        })
-    return shapes
+from qwen_shapes import qwen2_5_shapes
 
 
 def make_state_dict(seed=0):
     g = torch.Generator().manual_seed(seed)
     sd = {}
-    for name, shape in qwen_shapes().items():
+    for name, shape in qwen2_5_shapes("0.5B").items():
         t = torch.empty(shape, dtype=torch.bfloat16)
         t.view(torch.int16).random_(-(1 << 15), 1 << 15, generator=g)  # random bit patterns
         sd[name] = t

@@ -32,32 +32,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 import sglang_kernel_test as kt  # noqa: E402
 import tensorhash_ref as ref  # noqa: E402
+from qwen_shapes import qwen2_5_shapes  # noqa: E402
 
 SKIP = 77
-
-# Qwen2.5-7B: hidden 3584, intermediate 18944, 28 layers, 28 heads, 4 kv heads of 128, vocabulary
-# 152064, untied lm_head; q/k/v biases.
-HIDDEN, INTER, LAYERS, HEADS, KV, HEAD_DIM, VOCAB = 3584, 18944, 28, 28, 4, 128, 152064
-
-
-def qwen2_5_7b_shapes():
-    shapes = {"model.embed_tokens.weight": (VOCAB, HIDDEN), "lm_head.weight": (VOCAB, HIDDEN),
-              "model.norm.weight": (HIDDEN,)}
-    for i in range(LAYERS):
-        p = "model.layers.%d." % i
-        shapes[p + "self_attn.q_proj.weight"] = (HEADS * HEAD_DIM, HIDDEN)
-        shapes[p + "self_attn.k_proj.weight"] = (KV * HEAD_DIM, HIDDEN)
-        shapes[p + "self_attn.v_proj.weight"] = (KV * HEAD_DIM, HIDDEN)
-        shapes[p + "self_attn.q_proj.bias"] = (HEADS * HEAD_DIM,)
-        shapes[p + "self_attn.k_proj.bias"] = (KV * HEAD_DIM,)
-        shapes[p + "self_attn.v_proj.bias"] = (KV * HEAD_DIM,)
-        shapes[p + "self_attn.o_proj.weight"] = (HIDDEN, HEADS * HEAD_DIM)
-        shapes[p + "mlp.gate_proj.weight"] = (INTER, HIDDEN)
-        shapes[p + "mlp.up_proj.weight"] = (INTER, HIDDEN)
-        shapes[p + "mlp.down_proj.weight"] = (HIDDEN, INTER)
-        shapes[p + "input_layernorm.weight"] = (HIDDEN,)
-        shapes[p + "post_attention_layernorm.weight"] = (HIDDEN,)
-    return shapes
 
 
 def check(sg, torch):
@@ -105,7 +82,7 @@ def main():
     if bad:
         return 1
 
-    shapes = qwen2_5_7b_shapes()
+    shapes = qwen2_5_shapes("7B")
     params = {name: torch.empty(shape, dtype=torch.bfloat16, device="cuda").random_()
               for name, shape in shapes.items()}
     total = sum(p.numel() * p.element_size() for p in params.values())

@@ -3,6 +3,7 @@
 
 #include <tensorhash/host.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <random>
@@ -182,4 +183,14 @@ TEST_CASE("Transposed views, gathered a block of rows at a time, hash like their
           bytes[static_cast<std::size_t>((rows - 1 - j) * cols * 4 + i)];
   CHECK(host_hash<exact>(u8) ==
         host_hash<exact>(tensor_view(copy8.data(), dtype::U8, {cols * 4, rows})));
+}
+
+TEST_CASE("A thread count past 4 x the hardware threads is capped, not started", "[host]") {
+  // 100000 threads once failed to start and then deadlocked the pool's destructor.
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  host_engine<exact> engine(exact{}, 100000);
+  CHECK(engine.threads() == 4 * hw);
+  const char abc[] = "abc";
+  CHECK(engine.hash(tensor_view(abc, dtype::U8, {3})).to_hex() ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }

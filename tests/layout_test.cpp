@@ -183,6 +183,10 @@ TEST_CASE("layout: shapes that do not fit a layout are refused", "[layout][shard
     expected_shard(tp_layout::fused_qkv(2, 0, 6, 4, 5), {w.view(), k.view(), k.view()});
   }));
   CHECK(refused([&] { expected_shard(tp_layout::vocab_parallel(7, 0, 30, 64), {w.view()}); }));
+  // pad_to 0 was a division by zero (SIGFPE), in expected_shard and covered_part alike
+  CHECK(refused([&] { expected_shard(tp_layout::vocab_parallel(2, 0, 30, 0), {w.view()}); }));
+  CHECK(refused([&] { covered_part(tp_layout::vocab_parallel(2, 0, 30, 0), w.view()); }));
+  CHECK(refused([&] { expected_shard(tp_layout::vocab_parallel(2, 0, -30, 64), {w.view()}); }));
   CHECK(refused([&] { concat({w.view(), k.view()}, 1); }));
   CHECK(refused([&] { slice(w.view(), 0, 25, 10); }));
 }

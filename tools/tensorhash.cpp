@@ -46,7 +46,8 @@ constexpr int exit_bad_input = 2;
 constexpr const char* exit_codes =
     "Exit codes: 0 success (compare, diff: no difference), 1 differences found, 2 bad input or "
     "usage (one line on stderr; nothing is written).";
-constexpr const char* threads_help = "CPU threads (default, or 0: every hardware thread)";
+constexpr const char* threads_help =
+    "CPU threads (default, or 0: every hardware thread; at most 4 x the hardware threads)";
 
 std::string version_line() {
   return "tensorhash " + std::to_string(TENSORHASH_VERSION_MAJOR) + "." +

@@ -108,6 +108,16 @@ inline tensor_view split(const tensor_view& full, int dim, std::int64_t tp, std:
   return slice(full, dim, r * (n / tp), n / tp);
 }
 
+/// The padded vocabulary of a vocab_parallel layout, its pad_to and vocab_size checked first
+/// (padded_vocab() divides by pad_to: a pad_to of 0 was a division by zero).
+inline std::int64_t checked_padded_vocab(const tp_layout& l) {
+  require(l.pad_to >= 1,
+          "vocab_parallel: pad_to must be at least 1, got " + std::to_string(l.pad_to));
+  require(l.vocab_size >= 0,
+          "vocab_parallel: vocab_size must not be negative, got " + std::to_string(l.vocab_size));
+  return l.padded_vocab();
+}
+
 }  // namespace detail
 
 /**
@@ -132,10 +142,10 @@ inline composite_view expected_shard(const tp_layout& l, const std::vector<tenso
     case kind::row_parallel:
       return detail::split(full[0], 1, tp, r, "row_parallel");
     case kind::vocab_parallel: {
-      const std::int64_t padded = l.padded_vocab();
-      detail::require(l.vocab_size >= 0 && l.pad_to >= 1 && padded % tp == 0,
-                      "vocab_parallel: padded vocabulary " + std::to_string(padded) +
-                          " is not divisible by tp " + std::to_string(tp));
+      const std::int64_t padded = detail::checked_padded_vocab(l);
+      detail::require(padded % tp == 0, "vocab_parallel: padded vocabulary " +
+                                            std::to_string(padded) + " is not divisible by tp " +
+                                            std::to_string(tp));
       detail::require(full[0].rank() >= 1 && full[0].shape(0) == l.vocab_size,
                       "vocab_parallel: the full tensor must have vocab_size rows");
       const std::int64_t per = padded / tp;
@@ -176,7 +186,7 @@ inline tensor_view covered_part(const tp_layout& l, const tensor_view& shard) {
   if (l.type != tp_layout::kind::vocab_parallel) {
     return shard;
   }
-  const std::int64_t per = l.padded_vocab() / l.tp_size;
+  const std::int64_t per = detail::checked_padded_vocab(l) / l.tp_size;
   const std::int64_t real = std::max<std::int64_t>(0, std::min(per, l.vocab_size - l.rank * per));
   detail::require(shard.rank() >= 1 && shard.shape(0) == per,
                   "vocab_parallel: the engine shard must have padded_vocab / tp rows");

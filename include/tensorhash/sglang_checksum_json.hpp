@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <tuple>
 #include <variant>
 
 TENSORHASH_NAMESPACE_BEGIN
@@ -176,6 +177,9 @@ inline sglang_checksums sglang_checksums_from_json(const nlohmann::json& j,
   if (j.is_object()) {
     sj::only_keys(j, {"success", "message", "ranks", "per_engine_checksum"}, label);
     const auto success = j.find("success");
+    if (success != j.end() && !success->is_boolean()) {
+      sj::bad(label, "\"success\" is not true or false");  // "false", a string, is no success
+    }
     if (success != j.end() && *success == false) {
       const auto message = j.find("message");
       throw error(errc::invalid_argument,
@@ -197,8 +201,23 @@ inline sglang_checksums sglang_checksums_from_json(const nlohmann::json& j,
   if (!ranks->is_array() || ranks->empty()) {
     sj::bad(label, "the ranks are not a non-empty list of ChecksumInfo");
   }
+  std::set<std::tuple<std::string, std::int64_t, std::int64_t, std::int64_t>> gpus;
   for (std::size_t i = 0; i < ranks->size(); ++i) {
     out.ranks.push_back(sj::rank((*ranks)[i], label + ": rank " + std::to_string(i)));
+    // One engine's GPUs: the same tp/dp/pp sizes, each GPU once (a repeated or foreign rank
+    // would otherwise compare as if it stood for the missing one).
+    const sglang_parallelism& p = out.ranks.back().parallelism.front();
+    const sglang_parallelism& first = out.ranks.front().parallelism.front();
+    if (std::tie(p.tp_size, p.dp_size, p.pp_size) !=
+        std::tie(first.tp_size, first.dp_size, first.pp_size)) {
+      sj::bad(label, "rank " + std::to_string(i) + " (" + out.ranks.back().describe() +
+                         ") and rank 0 (" + out.ranks.front().describe() +
+                         ") report different tp/dp/pp sizes: not one engine's reply");
+    }
+    if (!gpus.emplace(p.role, p.pp_rank, p.dp_rank, p.tp_rank).second) {
+      sj::bad(label, "rank " + std::to_string(i) + " repeats GPU " + out.ranks.back().describe() +
+                         (p.role == "target" ? "" : " " + p.role));
+    }
   }
   if (out.per_engine_checksum &&
       *out.per_engine_checksum != sglang_per_engine_checksum(out.ranks)) {

@@ -33,7 +33,8 @@ EXIT_DIFFERENCES = 1
 EXIT_BAD_INPUT = 2
 EXIT_CODES = ("Exit codes: 0 success (compare, diff: no difference), 1 differences found, 2 bad "
               "input or usage (one line on stderr; nothing is written).")
-THREADS_HELP = "CPU threads (default, or 0: every hardware thread)"
+THREADS_HELP = ("CPU threads (default, or 0: every hardware thread; at most 4 x the hardware "
+                "threads)")
 
 
 class _Parser(argparse.ArgumentParser):

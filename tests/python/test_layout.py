@@ -126,7 +126,8 @@ def test_shapes_that_do_not_fit_are_refused():
            (Layout.fused_gate_up(2, 0), w),
            (Layout.fused_qkv(2, 0, num_heads=6, num_kv_heads=4, head_dim=5), (w, k, k)),
            (Layout.vocab_parallel(7, 0, vocab_size=30), w),
-           (Layout.vocab_parallel(2, 0, vocab_size=31), w)]
+           (Layout.vocab_parallel(2, 0, vocab_size=31), w),
+           (Layout.vocab_parallel(2, 0, vocab_size=30, pad_to=0), w)]  # was a SIGFPE
     for layout, full in bad:
         with pytest.raises(tensorhash.Error) as e:
             tensorhash.expected_shard_digest(layout, full)

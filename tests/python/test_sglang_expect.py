@@ -262,6 +262,10 @@ def test_compare_refuses_bad_replies(qwen2):
             ({"success": False, "message": "boom"}, "invalid_argument", "boom"),
             (dict(reply, extra=1), "parse_error", 'unknown key "extra"'),
             ({"ranks": []}, "parse_error", "non-empty"),
+            (dict(reply, ranks=[reply["ranks"][0]] * 2), "parse_error", "repeats GPU tp 0/2"),
+            (dict(reply, ranks=[reply["ranks"][0], tp4["ranks"][1]]), "parse_error",
+             "different tp/dp/pp sizes"),
+            (dict(reply, success="false"), "parse_error", '"success" is not true or false'),
             (42, "invalid_argument", "int")]:
         with pytest.raises(tensorhash.Error) as e:
             tensorhash.compare_sglang(reply, actual)

@@ -202,6 +202,16 @@ def test_cuda_tensor_without_a_usable_device_raises_a_coded_error():
         assert "built without CUDA" in e.value.message
 
 
+def test_negative_and_conjugate_views_are_refused():
+    c = torch.complex(torch.arange(4.0), torch.arange(4.0) + 10)
+    for view, bit in [(c.conj().imag, "negative"), (c.conj(), "conjugate")]:
+        with pytest.raises(tensorhash.Error) as e:
+            tensorhash.digest(view)
+        assert e.value.code == "invalid_argument" and bit + " bit" in e.value.message
+    resolved = c.conj().imag.resolve_neg()
+    assert tensorhash.digest(resolved) == tensorhash.digest(-(torch.arange(4.0) + 10))
+
+
 def test_explicit_stream_argument_reaches_the_producer():
     info = tensorhash.build_info()
     if not info["cuda"] or info["cuda_devices"] > 0:

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <tensorhash/config.hpp>
+#include <tensorhash/error.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -12,6 +13,8 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -21,23 +24,33 @@ namespace detail {
 /// Owns `threads - 1` workers; the calling thread is the last participant of every loop.
 class thread_pool {
  public:
-  explicit thread_pool(unsigned threads) : size_(threads == 0 ? 1 : threads) {
-    for (unsigned i = 1; i < size_; ++i) {
-      workers_.emplace_back([this] { work(); });
+  /// The most threads a pool starts: 4 × the hardware threads (more only contend, and a
+  /// mistyped count such as 100000 would exhaust the process).
+  static unsigned max_threads() noexcept {
+    const unsigned hw = std::thread::hardware_concurrency();
+    return 4 * (hw == 0 ? 1 : hw);
+  }
+
+  /// @param threads participants, the caller included: 0 means 1, more than max_threads() is
+  ///        capped there. @throw error invalid_argument when the system cannot start them
+  explicit thread_pool(unsigned threads)
+      : size_(threads == 0              ? 1
+              : threads < max_threads() ? threads
+                                        : max_threads()) {
+    try {
+      for (unsigned i = 1; i < size_; ++i) {
+        workers_.emplace_back([this] { work(); });
+      }
+    } catch (const std::system_error& e) {
+      stop();  // the workers already started, or the destructor-less object would leak them
+      throw error(errc::invalid_argument, "cannot start " + std::to_string(size_) + " threads (" +
+                                              std::to_string(workers_.size() + 1) +
+                                              " started): " + e.what());
     }
   }
   thread_pool(const thread_pool&) = delete;
   thread_pool& operator=(const thread_pool&) = delete;
-  ~thread_pool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    for (auto& t : workers_) {
-      t.join();
-    }
-  }
+  ~thread_pool() { stop(); }
 
   /// Participating threads, the caller included.
   unsigned size() const noexcept { return size_; }
@@ -98,6 +111,17 @@ class thread_pool {
   }
 
  private:
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) {
+      t.join();
+    }
+  }
+
   void work() {
     std::uint64_t seen = 0;
     for (;;) {
