@@ -10,7 +10,8 @@ Checkpoints (bytes pseudo-random, written once into DIR, default build/cli-bench
 - large: four F32 [151936, 2048] tensors (4.98 GB: embeddings and lm_heads of Qwen2.5-3B in
   F32), where exact mode's one chain per tensor decides: the C++ command line once hashed in
   batches of about 1 GiB for its progress bar, each such tensor a batch of its own on one
-  thread (1.77 GB/s here against 4.45 GB/s in one call, 2 cores, 2026-12-03).
+  thread (1.57 GB/s here against 4.27 GB/s in one call, 2 cores, 2026-12-03; see
+  docs/performance.md).
 Each command runs once untimed (the page cache), then --repeat times; the best is kept.
 """
 import argparse
