@@ -24,8 +24,9 @@ import tensorhash_ref as ref  # noqa: E402
 CLI = None
 
 
-def run(*args):
-    return subprocess.run([CLI] + [str(a) for a in args], capture_output=True, text=True)
+def run(*args):  # a timeout: a refusal that regresses into a wait (a FIFO) fails, not hangs
+    return subprocess.run([CLI] + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=120)
 
 
 def checkpoint(rng):

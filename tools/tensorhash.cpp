@@ -73,21 +73,22 @@ std::vector<std::string> expand_paths(const std::vector<std::string>& paths) {
     if (fs::is_directory(p)) {
       std::vector<std::string> found;
       for (const auto& e : fs::directory_iterator(p)) {
-        if (e.path().extension() != ".safetensors") {
-          continue;
+        if (e.path().extension() == ".safetensors") {
+          found.push_back(e.path().string());
         }
-        if (!e.is_regular_file()) {  // a dangling link or a FIFO is no shard to leave out
-          throw th::error(th::errc::io_error,
-                          e.path().string() +
-                              ": not a regular file (a dangling link, FIFO or directory named "
-                              "*.safetensors)");
-        }
-        found.push_back(e.path().string());
       }
       if (found.empty()) {
         throw th::error(th::errc::io_error, p + ": no .safetensors files in this directory");
       }
       std::sort(found.begin(), found.end());
+      for (const auto& f : found) {  // a dangling link or a FIFO is no shard to leave out
+        std::error_code ec;
+        if (!fs::is_regular_file(f, ec)) {
+          throw th::error(th::errc::io_error,
+                          f + ": not a regular file (a dangling link, FIFO or directory named "
+                              "*.safetensors)");
+        }
+      }
       files.insert(files.end(), found.begin(), found.end());
     } else {
       files.push_back(p);
@@ -99,6 +100,9 @@ std::vector<std::string> expand_paths(const std::vector<std::string>& paths) {
 /// Refuses an -o that names one of the inputs (a checkpoint file, a config): writing it would
 /// destroy what was to be checked.
 void refuse_output_among(const std::string& out, const std::vector<std::string>& inputs) {
+  if (!out.empty()) {
+    th::detail::require_writable_target(out);  // before the hashing, not an hour after it
+  }
   for (const auto& in : inputs) {
     if (!out.empty() && th::detail::same_file(out, in)) {
       throw th::error(th::errc::invalid_argument,
@@ -501,8 +505,8 @@ int run_expect(const std::vector<std::string>& paths, const hash_options& o,
   if (e.tp < 1) {
     throw th::error(th::errc::invalid_argument, "--tp must be at least 1");
   }
-  const std::string config = find_config(paths, e);
   std::vector<std::string> inputs = expand_paths(paths);
+  const std::string config = find_config(paths, e);
   inputs.push_back(config);
   refuse_output_among(out, inputs);
   const checkpoint c = open_checkpoint(paths);

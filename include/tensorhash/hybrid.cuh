@@ -97,8 +97,9 @@ class hybrid_exact_plan {
   explicit hybrid_exact_plan(const std::vector<composite_view>& tensors,
                              const hybrid_tuning& tuning = hybrid_tuning{},
                              unsigned host_threads = 0, cudaStream_t stream = nullptr)
-      : threads_(host_threads != 0 ? host_threads
-                                   : std::max(1u, std::thread::hardware_concurrency())),
+      : threads_(std::min(
+            host_threads != 0 ? host_threads : std::max(1u, std::thread::hardware_concurrency()),
+            detail::thread_pool::max_threads())),
         size_(tensors.size()),
         split_(detail::split_batch(detail::hybrid_items<Canon>(tensors), tuning, threads_)),
         gpu_(subset(tensors, split_.device), exact{}, stream),

@@ -111,6 +111,11 @@ inline tensor_view split(const tensor_view& full, int dim, std::int64_t tp, std:
 /// The padded vocabulary of a vocab_parallel layout, its pad_to and vocab_size checked first
 /// (padded_vocab() divides by pad_to: a pad_to of 0 was a division by zero).
 inline std::int64_t checked_padded_vocab(const tp_layout& l) {
+  require(l.tp_size >= 1,
+          "vocab_parallel: tp must be at least 1, got " + std::to_string(l.tp_size));
+  require(l.pad_to <= (std::int64_t{1} << 40) && l.vocab_size <= (std::int64_t{1} << 48),
+          "vocab_parallel: vocab_size " + std::to_string(l.vocab_size) + " or pad_to " +
+              std::to_string(l.pad_to) + " is implausibly large");
   require(l.pad_to >= 1,
           "vocab_parallel: pad_to must be at least 1, got " + std::to_string(l.pad_to));
   require(l.vocab_size >= 0,

@@ -26,11 +26,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <set>
 #include <string>
 #include <tuple>
 #include <variant>
+#include <vector>
 
 TENSORHASH_NAMESPACE_BEGIN
 
@@ -201,7 +203,9 @@ inline sglang_checksums sglang_checksums_from_json(const nlohmann::json& j,
   if (!ranks->is_array() || ranks->empty()) {
     sj::bad(label, "the ranks are not a non-empty list of ChecksumInfo");
   }
-  std::set<std::tuple<std::string, std::int64_t, std::int64_t, std::int64_t>> gpus;
+  // Every (role, pp, dp, tp) a ChecksumInfo names: an exact repeat of one is a GPU listed twice.
+  using gpu = std::tuple<std::string, std::int64_t, std::int64_t, std::int64_t>;
+  std::set<std::vector<gpu>> gpus;
   for (std::size_t i = 0; i < ranks->size(); ++i) {
     out.ranks.push_back(sj::rank((*ranks)[i], label + ": rank " + std::to_string(i)));
     // One engine's GPUs: the same tp/dp/pp sizes, each GPU once (a repeated or foreign rank
@@ -214,7 +218,12 @@ inline sglang_checksums sglang_checksums_from_json(const nlohmann::json& j,
                          ") and rank 0 (" + out.ranks.front().describe() +
                          ") report different tp/dp/pp sizes: not one engine's reply");
     }
-    if (!gpus.emplace(p.role, p.pp_rank, p.dp_rank, p.tp_rank).second) {
+    std::vector<gpu> names;
+    for (const sglang_parallelism& q : out.ranks.back().parallelism) {
+      names.emplace_back(q.role, q.pp_rank, q.dp_rank, q.tp_rank);
+    }
+    std::sort(names.begin(), names.end());
+    if (!gpus.insert(names).second) {
       sj::bad(label, "rank " + std::to_string(i) + " repeats GPU " + out.ranks.back().describe() +
                          (p.role == "target" ? "" : " " + p.role));
     }

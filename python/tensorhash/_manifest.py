@@ -214,18 +214,25 @@ def dumps(m: Mapping[str, Any]) -> str:
 
 
 def open_regular(path: PathLike):
-    """`path` opened for reading when it is a regular file; a FIFO, device or directory is
-    refused at once (opened without blocking: a FIFO with no writer would wait forever).
-    Raises Error(io_error) naming the file, as the C++ reader does."""
+    """`path` opened for reading when it is a regular file. The type is checked before opening
+    (opening a FIFO with no writer waits forever, opening a device may act on it) and again on
+    what was opened. Raises Error(io_error) naming the file, as the C++ reader does."""
     label = os.fspath(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise Error("io_error", "%s: not a regular file" % label)
+        f = open(path, "rb")
     except OSError as e:
         raise Error("io_error", "%s: cannot open: %s" % (label, e.strerror or e)) from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
+    try:
+        regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+    except OSError as e:
+        f.close()
+        raise Error("io_error", "%s: cannot open: %s" % (label, e.strerror or e)) from None
+    if not regular:  # replaced between the stat and the open
+        f.close()
         raise Error("io_error", "%s: not a regular file" % label)
-    return os.fdopen(fd, "rb")
+    return f
 
 
 def read_bytes(path: PathLike) -> bytes:
@@ -250,9 +257,10 @@ def save(m: Mapping[str, Any], path: PathLike) -> None:
     write_atomically(dumps(validate(dict(m), "manifest")), path)
 
 
-def _new_file_mode() -> int:
-    """The permission bits a new file gets from the umask (read from /proc: os.umask would
-    change it, racing other threads); 0o644 where /proc does not say."""
+def _new_file_mode() -> Optional[int]:
+    """The permission bits a new file gets from the umask, read from /proc (os.umask would
+    change it, racing other threads); None where /proc does not say, and the temporary file's
+    own 0600 then stands."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -260,41 +268,73 @@ def _new_file_mode() -> int:
                     return 0o666 & ~int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass
-    return 0o644
+    return None
 
 
-def write_atomically(text: str, path: PathLike) -> None:
-    """Writes `text` (UTF-8) to `path` through a temporary file of its own (a unique name made
-    exclusively in the target's directory), flushed and renamed into place: readers see the old
-    file or the whole new one; of two writers the last rename wins. A target that exists and is
-    not a regular file (a device, FIFO, directory) is refused, never replaced."""
+def require_writable_target(path: PathLike) -> None:
+    """Raises Error(io_error) when `path` exists and is not a regular file (a device, FIFO or
+    directory): writing a file there would replace it."""
     target = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(target))
     try:
         st = os.stat(target)
     except OSError:
-        st = None
-    if st is not None and not stat.S_ISREG(st.st_mode):
+        return
+    if not stat.S_ISREG(st.st_mode):
         raise Error("io_error", "%s: exists and is not a regular file (a device, FIFO or "
                     "directory): refusing to replace it; write to a file" % target)
-    mode = stat.S_IMODE(st.st_mode) if st is not None else _new_file_mode()
+
+
+def write_atomically(text: str, path: PathLike) -> None:
+    """Writes `text` (UTF-8) to `path` all or nothing, as the C++ library does: a temporary file
+    of its own (a unique name made exclusively in the target's directory), fsynced, renamed into
+    place, the directory fsynced; readers see the old file or the whole new one; of two writers
+    the last rename wins. The file gets an existing target's permission bits, else the umask's.
+    A target that exists and is not a regular file is refused, never replaced."""
+    target = os.fspath(path)
+    require_writable_target(target)
+    data = text.encode("utf-8")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tensorhash-", suffix=".tmp", dir=directory)
+        mode: Optional[int] = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        mode = _new_file_mode()
+    directory = os.path.dirname(target) or "."
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tensorhash-", dir=directory)
     except OSError as e:
         raise Error("io_error", "%s: cannot write: %s" % (target, e.strerror or e)) from None
     try:
-        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except OSError as e:
+            if mode is not None:
+                try:
+                    os.fchmod(f.fileno(), mode)
+                except OSError:
+                    pass  # best effort: FAT refuses the x/w bits
+            try:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as e:
+                raise Error("io_error", "%s: write failed: %s" % (target, e.strerror or e)) \
+                    from None
+        try:
+            os.replace(tmp, target)
+        except OSError as e:
+            raise Error("io_error", "%s: cannot replace: %s" % (target, e.strerror or e)) \
+                from None
+    except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise Error("io_error", "%s: cannot write: %s" % (target, e.strerror or e)) from None
+        raise
+    try:  # the rename itself on disk; best effort (some file systems refuse)
+        d = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(d)
+        finally:
+            os.close(d)
+    except OSError:
+        pass
 
 
 # ---- settings and comparison --------------------------------------------------------------------

@@ -147,10 +147,11 @@ def prepare(x: Any, label: str, stream: Any = None, dtype: Optional[str] = None,
             raise Error("invalid_argument", "%s: tensors on %s are neither host nor CUDA memory"
                         % (label, x.device))
         if x.is_neg() or x.is_conj():  # the memory holds values PyTorch negates when read
+            bit, held = ("negative", "un-negated") if x.is_neg() else ("conjugate",
+                                                                       "unconjugated")
             raise Error("invalid_argument", "%s: a view with PyTorch's %s bit set (such as "
-                        "c.conj().imag): its memory holds the values un-negated; hash "
-                        "x.resolve_neg().resolve_conj() (a copy)"
-                        % (label, "negative" if x.is_neg() else "conjugate"))
+                        "c.conj().imag): its memory holds the values %s; hash "
+                        "x.resolve_neg().resolve_conj() (a copy)" % (label, bit, held))
     device = _cuda_device(x)
     handle = 0
     if device is not None:

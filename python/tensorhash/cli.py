@@ -134,7 +134,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _refuse_output_among(out: str, inputs: List[str]) -> None:
-    """An -o that names one of the inputs would destroy what was to be checked."""
+    """An -o that names one of the inputs would destroy what was to be checked; one that is no
+    regular file is refused before the hashing, not an hour after it."""
+    if out:
+        _m.require_writable_target(out)
     for path in inputs:
         try:
             same = bool(out) and os.path.samefile(out, path)

@@ -28,13 +28,27 @@ namespace detail {
 class mapped_file {
  public:
   explicit mapped_file(const std::string& path) {
-    // Without blocking: a FIFO with no writer would wait forever before the check below.
-    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-      throw error(errc::io_error, path + ": cannot open: " + std::strerror(errno));
-    }
+    // The type is checked before opening: opening a FIFO with no writer waits forever, and
+    // opening a device may act on it. fstat checks again what was opened.
     struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (::stat(path.c_str(), &st) != 0) {
+      const int err = errno;
+      throw error(errc::io_error, path + ": cannot open: " + std::strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      throw error(errc::io_error, path + ": not a regular file");
+    }
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      throw error(errc::io_error, path + ": cannot open: " + std::strerror(err));
+    }
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      throw error(errc::io_error, path + ": cannot open: " + std::strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {  // replaced between the stat and the open
       ::close(fd);
       throw error(errc::io_error, path + ": not a regular file");
     }
@@ -73,43 +87,52 @@ class mapped_file {
   std::uint64_t size_ = 0;
 };
 
-/// The permission bits a new file gets from this process's umask (read from /proc, since
-/// umask() itself would change it, racing other threads); 0644 where /proc does not say.
-inline mode_t new_file_mode() {
+/// The permission bits a new file gets from this process's umask, read from /proc (umask()
+/// itself would change it, racing other threads); -1 where /proc does not say, and the
+/// temporary file's own 0600 then stands.
+inline int new_file_mode() {
   std::FILE* f = std::fopen("/proc/self/status", "r");
-  unsigned mask = 022;
+  int mode = -1;
   if (f != nullptr) {
     char line[256];
+    unsigned mask = 0;
     while (std::fgets(line, sizeof line, f) != nullptr) {
       if (std::sscanf(line, "Umask: %o", &mask) == 1) {
+        mode = static_cast<int>(0666 & ~mask);
         break;
       }
     }
     std::fclose(f);
   }
-  return static_cast<mode_t>(0666 & ~mask);
+  return mode;
+}
+
+/// @throw error io_error when `path` exists and is not a regular file (a device, FIFO, socket
+///        or directory): writing a file there would replace it
+inline void require_writable_target(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    throw error(errc::io_error, path +
+                                    ": exists and is not a regular file (a device, FIFO or "
+                                    "directory): refusing to replace it; write to a file");
+  }
 }
 
 /**
  * @brief Writes `contents` to `path` all or nothing: into a temporary file of its own (mkstemp:
  *        a unique name, created exclusively, in the target's directory, so a planted symlink
- *        is never followed and concurrent writers never share one), flushed to disk, then
- *        renamed over `path`. Readers see the old file or the whole new one; of two writers
- *        the last rename wins and both succeed.
- * @throw error io_error, naming the OS reason; also when `path` exists and is not a regular
- *        file (a device node, FIFO, socket or directory), which renaming would replace
+ *        is never followed and concurrent writers never share one), fsynced, renamed over
+ *        `path`, and the directory fsynced. Readers see the old file or the whole new one; of
+ *        two writers the last rename wins and both succeed. The file gets an existing target's
+ *        permission bits, else the umask's (where the file system keeps them: FAT does not).
+ * @throw error io_error naming the OS reason ("cannot write", "write failed", "cannot
+ *        replace"); also when `path` exists and is not a regular file
  */
 inline void write_file_atomically(const std::string& path, const std::string& contents) {
+  require_writable_target(path);
   struct stat st {};
-  mode_t mode = new_file_mode();
-  if (::stat(path.c_str(), &st) == 0) {
-    if (!S_ISREG(st.st_mode)) {
-      throw error(errc::io_error, path +
-                                      ": exists and is not a regular file (a device, FIFO or "
-                                      "directory): refusing to replace it; write to a file");
-    }
-    mode = st.st_mode & 07777;  // a rewritten manifest keeps its permissions
-  }
+  const int mode =
+      ::stat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 07777) : new_file_mode();
   const std::string::size_type slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "."
                           : slash == 0               ? "/"
@@ -117,7 +140,8 @@ inline void write_file_atomically(const std::string& path, const std::string& co
   std::string tmp = dir + "/.tensorhash-XXXXXX";
   const int fd = ::mkstemp(tmp.data());
   if (fd < 0) {
-    throw error(errc::io_error, path + ": cannot write: " + std::strerror(errno));
+    const int err = errno;
+    throw error(errc::io_error, path + ": cannot write: " + std::strerror(err));
   }
   const auto fail = [&](const char* what, int err) {
     ::close(fd);
@@ -134,8 +158,8 @@ inline void write_file_atomically(const std::string& path, const std::string& co
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fchmod(fd, mode) != 0) {
-    fail("cannot set permissions", errno);
+  if (mode >= 0) {
+    (void)::fchmod(fd, static_cast<mode_t>(mode));  // best effort: FAT refuses the x/w bits
   }
   if (::fsync(fd) != 0) {
     fail("write failed", errno);
@@ -149,6 +173,11 @@ inline void write_file_atomically(const std::string& path, const std::string& co
     const int err = errno;
     ::unlink(tmp.c_str());
     throw error(errc::io_error, path + ": cannot replace: " + std::strerror(err));
+  }
+  const int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (d >= 0) {  // the rename itself on disk; best effort (some file systems refuse)
+    (void)::fsync(d);
+    ::close(d);
   }
 }
 

@@ -38,11 +38,12 @@ class thread_pool {
               : threads < max_threads() ? threads
                                         : max_threads()) {
     try {
+      workers_.reserve(size_ - 1);
       for (unsigned i = 1; i < size_; ++i) {
         workers_.emplace_back([this] { work(); });
       }
-    } catch (const std::system_error& e) {
-      stop();  // the workers already started, or the destructor-less object would leak them
+    } catch (const std::exception& e) {  // system_error, or bad_alloc under memory pressure
+      stop();  // the workers already started: destroyed joinable, they would terminate
       throw error(errc::invalid_argument, "cannot start " + std::to_string(size_) + " threads (" +
                                               std::to_string(workers_.size() + 1) +
                                               " started): " + e.what());
