@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -399,17 +400,17 @@ int run_diff(const std::string& a, const std::string& b, const hash_options& o, 
     for (auto d : e.shape)
       numel *= static_cast<std::uint64_t>(d);
     const auto element = th::size_of(expected.settings().canonical_dtype_for(e.type));
-    std::size_t differing = 0;
-    for (std::size_t i = 0; i < std::max(e.leaves.size(), g.leaves.size()); ++i)
-      differing += i >= e.leaves.size() || i >= g.leaves.size() || e.leaves[i] != g.leaves[i];
-    const std::size_t shown = all_chunks ? differing : std::min<std::size_t>(differing, 16);
-    for (const auto& d : th::diff_leaves(e.leaves, g.leaves, expected.settings().chunk_bytes,
-                                         numel * element, element, shown)) {
+    const auto chunks = th::diff_leaves(e.leaves, g.leaves, expected.settings().chunk_bytes,
+                                        numel * element, element, SIZE_MAX);
+    const std::size_t shown = all_chunks ? chunks.size() : std::min<std::size_t>(chunks.size(), 16);
+    for (std::size_t i = 0; i < shown; ++i) {
+      const auto& d = chunks[i];
       std::cout << "  chunk " << d.chunk << ": bytes [" << d.byte_begin << ", " << d.byte_end
                 << "), elements [" << d.element_begin << ", " << d.element_end << ")\n";
     }
-    if (shown < differing) {
-      std::cout << "  ... and " << differing - shown << " more chunks (--all-chunks lists them)\n";
+    if (shown < chunks.size()) {
+      std::cout << "  ... and " << chunks.size() - shown
+                << " more chunks (--all-chunks lists them)\n";
     }
   }
   std::cout << c.summary();

@@ -349,17 +349,15 @@ def _run_diff(args) -> int:
         for d in e["shape"]:
             numel *= d
         element = _m.canonical_element_bytes(expected, e["dtype"])
-        n = max(len(e["leaves"]), len(g["leaves"]))
-        differing = sum(1 for i in range(n) if i >= len(e["leaves"]) or i >= len(g["leaves"])
-                        or e["leaves"][i] != g["leaves"][i])
-        shown = differing if args.all_chunks else min(differing, 16)
-        for d in _m.diff_leaves(e["leaves"], g["leaves"], expected["chunk_bytes"],
-                                numel * element, element, limit=shown):
+        chunks = _m.diff_leaves(e["leaves"], g["leaves"], expected["chunk_bytes"],
+                                numel * element, element, limit=None)
+        shown = len(chunks) if args.all_chunks else min(len(chunks), 16)
+        for d in chunks[:shown]:
             out.append("  chunk %d: bytes [%d, %d), elements [%d, %d)\n" % (
                 d.chunk, d.byte_begin, d.byte_end, d.element_begin, d.element_end))
-        if shown < differing:
+        if shown < len(chunks):
             out.append("  ... and %d more chunks (--all-chunks lists them)\n"
-                       % (differing - shown))
+                       % (len(chunks) - shown))
     sys.stdout.write("".join(out) + c.summary())
     return 0 if c.ok else EXIT_DIFFERENCES
 
