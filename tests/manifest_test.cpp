@@ -122,16 +122,34 @@ TEST_CASE("Snapshots report which live tensors changed; leaves locate the chunk"
 
 TEST_CASE("Manifest JSON round trip, with leaves", "[manifest][json]") {
   manifest m = sample();
+  m.add("wide", entry(dtype::U8, {40000}, rep("00")));  // three 16 KiB chunks
   manifest with(m.settings());
   for (const auto& [name, e] : m.tensors()) {
-    auto copy = e;
-    copy.leaves = {e.digest, e.digest};
+    auto copy = e;  // leaves as many as the chunks, the digest their root (a reader checks both)
+    std::uint64_t bytes = size_of(e.type);
+    for (const auto d : e.shape)
+      bytes *= static_cast<std::uint64_t>(d);
+    for (std::uint64_t i = 0; i < (bytes + 16383) / 16384; ++i)
+      copy.leaves.push_back(hash_bytes<sha256>(&i, sizeof i));
+    if (!copy.leaves.empty())
+      copy.digest = merkle_root<sha256>(copy.leaves);
     with.add(name, copy);
   }
   const std::string text = to_json(with).dump();
   const manifest back = manifest_from_json(text, "round-trip");
   CHECK(compare(with, back).ok());
-  CHECK(back.tensors().at("Zeta").leaves.size() == 2);
+  CHECK(back.tensors().at("Zeta").leaves.size() == 1);
+  CHECK(back.tensors().at("wide").leaves.size() == 3);
+  CHECK(back.tensors().at("\xc3\xa9mbed").leaves.empty());
+  auto fewer = nlohmann::json::parse(text);
+  fewer["tensors"]["wide"]["leaves"].erase(0);
+  CHECK_THROWS_WITH(
+      manifest_from_json(fewer.dump(), "m.json"),
+      Catch::Contains("tensor \"wide\": 2 leaves, but its 40000 bytes make 3 chunks"));
+  auto other = nlohmann::json::parse(text);
+  other["tensors"]["wide"]["leaves"][1] = other["tensors"]["wide"]["leaves"][0];
+  CHECK_THROWS_WITH(manifest_from_json(other.dump(), "m.json"),
+                    Catch::Contains("tensor \"wide\": leaves do not hash to its digest"));
   CHECK(to_json(back).dump() == text);
   CHECK(text.find("\"chunk_bytes\":16384") != std::string::npos);
   const std::string exact_text =

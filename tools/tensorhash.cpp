@@ -10,6 +10,9 @@
 //                       (manifests with leaves, SGLang replies, or safetensors files/directories)
 // Exit codes: 0 success or no difference, 1 differences found, 2 bad input or usage.
 // On error nothing is written.
+#include <tensorhash/detail/file_io.hpp>
+#include <tensorhash/detail/json_strict.hpp>
+#include <tensorhash/detail/printable.hpp>
 #include <tensorhash/manifest.hpp>
 #include <tensorhash/manifest_json.hpp>
 #include <tensorhash/progress.hpp>
@@ -44,6 +47,8 @@ namespace {
 
 constexpr int exit_differences = 1;
 constexpr int exit_bad_input = 2;
+/// An error line names at most this many bytes of its message (a path, a tensor name), escaped.
+constexpr std::size_t max_error_bytes = 2000;
 constexpr const char* exit_codes =
     "Exit codes: 0 success (compare, diff: no difference), 1 differences found, 2 bad input or "
     "usage (one line on stderr; nothing is written).";
@@ -66,6 +71,13 @@ struct checkpoint {
   std::vector<std::string> names;
   std::vector<th::tensor_view> views;
   std::uint64_t bytes = 0;
+
+  /// @throw th::error io_error when a file was truncated or rewritten while it was read
+  void check_unchanged() const {
+    for (const auto& f : files) {
+      f->check_unchanged();
+    }
+  }
 };
 
 std::vector<std::string> expand_paths(const std::vector<std::string>& paths) {
@@ -135,8 +147,8 @@ checkpoint open_checkpoint(const std::vector<std::string>& paths) {
 
 struct hash_options {
   std::string mode = "tree";
-  std::uint64_t chunk_bytes = th::tree::default_chunk_bytes;
-  std::string canonical;  // "", "BF16" or "F32"
+  std::int64_t chunk_bytes = th::tree::default_chunk_bytes;  ///< signed: -1 is reported as -1
+  std::string canonical;                                     // "", "BF16" or "F32"
   std::string nan_rule = th::nan_canonical::name;
   std::string device = "auto";
   bool leaves = false;
@@ -206,7 +218,7 @@ th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o) {
     return hash_on_cpu<th::sglang64, Canon>(c, o, th::sglang64{});
   if (o.mode == "sglang-cpu")
     return hash_on_cpu<th::sglang_cpu64, Canon>(c, o, th::sglang_cpu64{});
-  return hash_on_cpu<th::tree, Canon>(c, o, th::tree(o.chunk_bytes));
+  return hash_on_cpu<th::tree, Canon>(c, o, th::tree(static_cast<std::uint64_t>(o.chunk_bytes)));
 }
 
 th::digest_settings settings_of(const hash_options& o) {
@@ -215,7 +227,13 @@ th::digest_settings settings_of(const hash_options& o) {
                 : o.mode == "sglang"     ? th::sglang64::algorithm
                 : o.mode == "sglang-cpu" ? th::sglang_cpu64::algorithm
                                          : th::tree::algorithm;
-  s.chunk_bytes = o.mode == "tree" ? th::tree(o.chunk_bytes).chunk_bytes() : 0;
+  if (o.mode == "tree" && o.chunk_bytes < 0) {  // the library's message, with the number given
+    throw th::error(th::errc::invalid_chunk_size,
+                    "tree chunk_bytes must be a power of two from 1024 to 16777216, got " +
+                        std::to_string(o.chunk_bytes));
+  }
+  s.chunk_bytes =
+      o.mode == "tree" ? th::tree(static_cast<std::uint64_t>(o.chunk_bytes)).chunk_bytes() : 0;
   if (o.leaves && o.mode != "tree") {
     throw th::error(th::errc::invalid_argument, "--leaves needs --mode tree");
   }
@@ -272,9 +290,11 @@ th::manifest hash_checkpoint(const checkpoint& c, const hash_options& o,
       throw th::error(th::errc::invalid_argument,
                       "--leaves is computed on the CPU; use --device cpu");
     }
-    return th::make_manifest(settings_of(o), c.names, c.views,
-                             cli::hash_on_device(c.views, o.mode == "exact" ? 0 : o.chunk_bytes,
-                                                 o.canonical, o.nan_rule));
+    return th::make_manifest(
+        settings_of(o), c.names, c.views,
+        cli::hash_on_device(c.views,
+                            o.mode == "exact" ? 0 : static_cast<std::uint64_t>(o.chunk_bytes),
+                            o.canonical, o.nan_rule));
   }
 #else
   (void)device;
@@ -289,6 +309,7 @@ int run_hash(const std::vector<std::string>& paths, const hash_options& o, const
   const checkpoint c = open_checkpoint(paths);
   const std::string device = resolve_device(o);
   const th::manifest m = hash_checkpoint(c, o, device);
+  c.check_unchanged();  // before anything is written: no manifest of bytes that moved
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (out.empty()) {
     std::cout << th::to_json(m).dump(1) << "\n";
@@ -361,7 +382,10 @@ th::manifest leaves_of(const std::string& path, const hash_options& o) {
   hash_options with = o;
   with.mode = "tree";
   with.leaves = true;
-  return hash_checkpoint(open_checkpoint({path}), with, "cpu");
+  const checkpoint c = open_checkpoint({path});
+  th::manifest m = hash_checkpoint(c, with, "cpu");
+  c.check_unchanged();
+  return m;
 }
 
 int run_diff(const std::string& a, const std::string& b, const hash_options& o, bool all_chunks) {
@@ -391,7 +415,7 @@ int run_diff(const std::string& a, const std::string& b, const hash_options& o, 
   for (const auto& m : c.mismatched) {
     const auto& e = expected.tensors().at(m.name);
     const auto& g = actual.tensors().at(m.name);
-    std::cout << "CHUNKS     " << m.name << "\n";
+    std::cout << "CHUNKS     " << th::detail::printable(m.name) << "\n";
     if (e.leaves.empty() || g.leaves.empty()) {
       std::cout << "  (no leaf digests recorded: hash with --leaves to locate the chunks)\n";
       continue;
@@ -440,13 +464,8 @@ std::string find_config(const std::vector<std::string>& paths, const expect_opti
 
 /// The shape facts SGLang's sharding needs, from an HF config.json (Llama, Mistral or Qwen2).
 th::sglang_model read_model_config(const std::string& path) {
-  const th::detail::mapped_file file(path);  // a regular file (no FIFO waits), or io_error
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(file.data(), file.data() + file.size());
-  } catch (const nlohmann::json::exception& ex) {
-    throw th::error(th::errc::parse_error, path + ": not valid JSON: " + ex.what());
-  }
+  // a regular file (no FIFO waits), strict JSON of bounded depth, or io_error / parse_error
+  const nlohmann::json j = th::detail::parse_json_strict(th::detail::read_whole_file(path), path);
   const auto number = [&](const char* key, std::int64_t fallback) -> std::int64_t {
     const auto it = j.find(key);
     if (it == j.end() || it->is_null()) {
@@ -467,7 +486,7 @@ th::sglang_model read_model_config(const std::string& path) {
     if (!arch->is_array() || arch->size() != 1 || !arch->front().is_string() ||
         known.count(arch->front().get<std::string>()) == 0) {
       throw th::error(th::errc::invalid_argument,
-                      path + ": architectures " + arch->dump() +
+                      path + ": architectures " + th::detail::json_brief(*arch) +
                           ": expected checksums are known for LlamaForCausalLM, "
                           "MistralForCausalLM and Qwen2ForCausalLM only");
     }
@@ -522,6 +541,7 @@ int run_expect(const std::vector<std::string>& paths, const hash_options& o,
     th::sglang_engine<th::sglang64, Canon> engine(o.threads);
     return th::sglang_expected(engine, c.names, c.views, model, e.tp);
   });
+  c.check_unchanged();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::string message =
       "expected by tensorhash: " + settings_of(o).describe() + ", tp " + std::to_string(e.tp);
@@ -641,11 +661,12 @@ int main(int argc, char** argv) {
     if (cmp->parsed())
       return run_compare(expected, actual, json_report);
     return run_diff(expected, actual, o, all_chunks);
-  } catch (const th::error& e) {
-    std::fprintf(stderr, "%s\n", e.what());
+  } catch (const th::error& e) {  // one line, escaped and bounded: names and paths are untrusted
+    std::fprintf(stderr, "%s\n", th::detail::printable(e.what(), max_error_bytes).c_str());
     return exit_bad_input;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "tensorhash: %s\n", e.what());
+    std::fprintf(stderr, "tensorhash: %s\n",
+                 th::detail::printable(e.what(), max_error_bytes).c_str());
     return exit_bad_input;
   }
 }

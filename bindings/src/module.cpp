@@ -23,6 +23,7 @@
 #include <tensorhash/composite.hpp>
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/cpu_features.hpp>
+#include <tensorhash/detail/map_guard.hpp>
 #include <tensorhash/detail/multi_stream.hpp>
 #include <tensorhash/error.hpp>
 #include <tensorhash/host.hpp>
@@ -760,6 +761,37 @@ nb::dict py_build_info() {
   return info;
 }
 
+/// A Python mmap guarded against SIGBUS while a file it maps is truncated
+/// (detail/map_guard.hpp): holds the mapping's buffer export, so the mmap cannot be closed
+/// while guarded; `faulted` says whether a read past the file's end was answered with zeros.
+class py_map_guard {
+ public:
+  explicit py_map_guard(nb::handle mapping) {
+    if (PyObject_GetBuffer(mapping.ptr(), &view_, PyBUF_SIMPLE) != 0) {
+      throw nb::python_error();
+    }
+    held_ = true;
+    guard_ = th::detail::map_guard(view_.buf, static_cast<std::uint64_t>(view_.len));
+  }
+  py_map_guard(const py_map_guard&) = delete;
+  py_map_guard& operator=(const py_map_guard&) = delete;
+  ~py_map_guard() { release(); }
+
+  bool faulted() const noexcept { return guard_.faulted(); }
+  void release() {
+    guard_ = th::detail::map_guard();  // unguarded before the mapping can go
+    if (held_) {
+      PyBuffer_Release(&view_);
+      held_ = false;
+    }
+  }
+
+ private:
+  Py_buffer view_{};
+  bool held_ = false;
+  th::detail::map_guard guard_;
+};
+
 }  // namespace
 
 NB_MODULE(_core, m) {
@@ -798,6 +830,10 @@ NB_MODULE(_core, m) {
         nb::arg("actual_text"), nb::arg("actual_label"));
 #endif
   m.def("merkle_root", &py_merkle_root, nb::arg("leaves"));
+  nb::class_<py_map_guard>(m, "MapGuard")
+      .def(nb::init<nb::handle>(), nb::arg("mapping"))
+      .def_prop_ro("faulted", &py_map_guard::faulted)
+      .def("release", &py_map_guard::release);
   m.def("build_info", &py_build_info);
   m.def("cuda_device_count", [] { return tensorhash_py::cuda_device_count(); });
 }

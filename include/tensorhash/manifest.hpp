@@ -8,6 +8,7 @@
 
 #include <tensorhash/canonical.hpp>
 #include <tensorhash/config.hpp>
+#include <tensorhash/detail/printable.hpp>
 #include <tensorhash/digest.hpp>
 #include <tensorhash/dtype.hpp>
 #include <tensorhash/error.hpp>
@@ -311,18 +312,19 @@ struct comparison {
       out << "settings differ: " << settings_note << "\n";
     }
     for (const auto& m : mismatched) {
-      out << "MISMATCH   " << m.name << "  expected " << digest_hex(m.expected, digest_bytes)
-          << "  actual " << digest_hex(m.actual, digest_bytes) << "\n";
+      out << "MISMATCH   " << detail::printable(m.name) << "  expected "
+          << digest_hex(m.expected, digest_bytes) << "  actual "
+          << digest_hex(m.actual, digest_bytes) << "\n";
     }
     for (const auto& m : metadata) {
-      out << "METADATA   " << m.name << "  expected " << describe(m.expected) << "  actual "
-          << describe(m.actual) << "\n";
+      out << "METADATA   " << detail::printable(m.name) << "  expected " << describe(m.expected)
+          << "  actual " << describe(m.actual) << "\n";
     }
     for (const auto& n : missing) {
-      out << "MISSING    " << n << "\n";
+      out << "MISSING    " << detail::printable(n) << "\n";
     }
     for (const auto& n : unexpected) {
-      out << "UNEXPECTED " << n << "\n";
+      out << "UNEXPECTED " << detail::printable(n) << "\n";
     }
     out << matched.size() << " matched, " << mismatched.size() << " mismatched, " << metadata.size()
         << " dtype/shape differences, " << missing.size() << " missing, " << unexpected.size()

@@ -21,6 +21,7 @@
 #include <tensorhash/detail/json_strict.hpp>
 #include <tensorhash/error.hpp>
 #include <tensorhash/manifest.hpp>
+#include <tensorhash/merkle.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -58,7 +59,7 @@ inline nlohmann::ordered_json to_json(const manifest& m) {
       }
       t["leaves"] = std::move(leaves);
     }
-    tensors[name] = std::move(t);
+    detail::append_new_key(tensors, name, std::move(t));  // names unique and sorted
   }
   j["tensors"] = std::move(tensors);
   j["aggregate"] = m.aggregate().to_hex();
@@ -126,7 +127,7 @@ inline manifest manifest_from_json(const std::string& text, const std::string& l
       throw error(errc::parse_error, label + ": " + e.message());
     }
   } else {
-    throw error(errc::parse_error, label + ": unknown algorithm " + algorithm.dump());
+    throw error(errc::parse_error, label + ": unknown algorithm " + detail::json_brief(algorithm));
   }
   const auto canon = j.find("canonical_dtype");
   if (canon != j.end() && !canon->is_null()) {
@@ -144,7 +145,7 @@ inline manifest manifest_from_json(const std::string& text, const std::string& l
     }
     s.nan_rule = nan_rule->get<std::string>();
     if (s.nan_rule != nan_canonical::name && s.canonical_dtype != dtype::BF16) {
-      throw error(errc::parse_error, label + ": nan_rule " + nan_rule->dump() +
+      throw error(errc::parse_error, label + ": nan_rule " + detail::json_brief(*nan_rule) +
                                          " applies to canonical_dtype \"BF16\" only");
     }
   }
@@ -161,7 +162,8 @@ inline manifest manifest_from_json(const std::string& text, const std::string& l
     manifest_entry e;
     const auto& type = detail::require(t, "dtype", where);
     try {
-      e.type = dtype_from_string(type.is_string() ? type.get<std::string>() : type.dump());
+      e.type = dtype_from_string(type.is_string() ? detail::clip(type.get<std::string>())
+                                                  : detail::json_brief(type));
     } catch (const error& err) {
       throw error(errc::parse_error, where + ": " + err.what());
     }
@@ -175,6 +177,15 @@ inline manifest manifest_from_json(const std::string& text, const std::string& l
       }
       e.shape.push_back(d.get<std::int64_t>());
     }
+    // canonical bytes, checked: a shape of more bytes than SHA-256 takes holds no tensor
+    std::uint64_t bytes = size_of(s.canonical_dtype_for(e.type));
+    for (const std::int64_t d : e.shape) {
+      if (__builtin_mul_overflow(bytes, static_cast<std::uint64_t>(d), &bytes) ||
+          bytes > max_message_bytes) {
+        throw error(errc::parse_error,
+                    where + ": shape holds more bytes than SHA-256's limit of 2^61-1");
+      }
+    }
     e.digest = detail::parse_digest(detail::require(t, "digest", where), where, s.digest_bytes());
     const auto leaves = t.find("leaves");
     if (leaves != t.end()) {
@@ -183,6 +194,20 @@ inline manifest manifest_from_json(const std::string& text, const std::string& l
       }
       for (const auto& l : *leaves) {
         e.leaves.push_back(detail::parse_digest(l, where));
+      }
+    }
+    if (!e.leaves.empty()) {
+      if (s.algorithm != tree::algorithm) {
+        throw error(errc::parse_error, where + ": leaves in a manifest that is not sha256-tree");
+      }
+      const std::uint64_t chunks = (bytes + s.chunk_bytes - 1) / s.chunk_bytes;
+      if (e.leaves.size() != chunks) {
+        throw error(errc::parse_error, where + ": " + std::to_string(e.leaves.size()) +
+                                           " leaves, but its " + std::to_string(bytes) +
+                                           " bytes make " + std::to_string(chunks) + " chunks");
+      }
+      if (merkle_root<sha256>(e.leaves) != e.digest) {
+        throw error(errc::parse_error, where + ": leaves do not hash to its digest");
       }
     }
     m.add(name, std::move(e));
@@ -224,8 +249,7 @@ inline nlohmann::ordered_json to_json(const comparison& c) {
 
 /// @brief Reads a manifest file. @throw error io_error, parse_error naming the file
 inline manifest read_manifest(const std::string& path) {
-  const detail::mapped_file f(path);
-  return manifest_from_json(std::string(reinterpret_cast<const char*>(f.data()), f.size()), path);
+  return manifest_from_json(detail::read_whole_file(path), path);
 }
 
 /// @brief Writes a manifest file atomically (never half a file). @throw error io_error

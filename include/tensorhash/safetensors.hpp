@@ -117,7 +117,8 @@ inline safetensors_header parse_safetensors(const std::uint8_t* bytes, std::uint
   }
   if (n > safetensors_max_header) {
     throw error(errc::parse_error, label + ": not a safetensors file (its header length " +
-                                       std::to_string(n) + " exceeds the limit of 100000000 bytes)");
+                                       std::to_string(n) +
+                                       " exceeds the limit of 100000000 bytes)");
   }
   if (n > size - 8) {
     throw error(errc::parse_error, label + ": not a safetensors file (its header length " +
@@ -198,11 +199,16 @@ class safetensors_file {
  public:
   /// @throw error io_error, or the errors of parse_safetensors naming the file
   explicit safetensors_file(const std::string& path)
-      : path_(path), map_(path), header_(parse_safetensors(map_.data(), map_.size(), path)) {}
+      : path_(path), map_(path), header_(parse(map_, path)) {}
 
   const std::string& path() const noexcept { return path_; }
   const std::vector<safetensors_tensor>& tensors() const noexcept { return header_.tensors; }
   const std::map<std::string, std::string>& metadata() const noexcept { return header_.metadata; }
+
+  /// Call when done reading the views: a file truncated or rewritten meanwhile gave them bytes
+  /// that mix old and new (zeros past a truncation; never a SIGBUS, detail/map_guard.hpp).
+  /// @throw error io_error "changed while being read" naming the file
+  void check_unchanged() const { map_.require_unchanged(path_); }
 
   /// @return a host view of tensor `t` of this file
   tensor_view view(const safetensors_tensor& t) const {
@@ -212,6 +218,15 @@ class safetensors_file {
   }
 
  private:
+  static safetensors_header parse(const detail::mapped_file& map, const std::string& path) {
+    try {
+      return parse_safetensors(map.data(), map.size(), path);
+    } catch (const error&) {
+      map.require_unchanged(path);  // a header cut short by a writer: say that, not "malformed"
+      throw;
+    }
+  }
+
   std::string path_;
   detail::mapped_file map_;
   safetensors_header header_;

@@ -25,6 +25,7 @@
 
 #include <tensorhash/composite.hpp>
 #include <tensorhash/config.hpp>
+#include <tensorhash/detail/printable.hpp>
 #include <tensorhash/digest.hpp>
 #include <tensorhash/error.hpp>
 #include <tensorhash/hasher.hpp>
@@ -384,14 +385,14 @@ struct sglang_comparison {
   std::string summary() const {
     std::ostringstream out;
     for (const auto& d : mismatched) {
-      out << "MISMATCH   " << d.name << "  [" << d.rank << "]  expected " << to_hex16(d.expected)
-          << "  actual " << to_hex16(d.actual) << "\n";
+      out << "MISMATCH   " << detail::printable(d.name) << "  [" << d.rank << "]  expected "
+          << to_hex16(d.expected) << "  actual " << to_hex16(d.actual) << "\n";
     }
     for (const auto& n : missing) {
-      out << "MISSING    " << n.name << "  [" << n.rank << "]\n";
+      out << "MISSING    " << detail::printable(n.name) << "  [" << n.rank << "]\n";
     }
     for (const auto& n : unexpected) {
-      out << "UNEXPECTED " << n.name << "  [" << n.rank << "]\n";
+      out << "UNEXPECTED " << detail::printable(n.name) << "  [" << n.rank << "]\n";
     }
     for (const auto& d : per_gpu) {
       out << "PER_GPU    [" << d.rank << "]  expected " << d.expected.to_hex() << "  actual "

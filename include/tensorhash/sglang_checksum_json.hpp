@@ -251,8 +251,7 @@ using manifest_or_reply = std::variant<manifest, sglang_checksums>;
  * @throw error io_error, parse_error naming the file
  */
 inline manifest_or_reply read_manifest_or_reply(const std::string& path) {
-  const detail::mapped_file f(path);
-  const std::string text(reinterpret_cast<const char*>(f.data()), f.size());
+  const std::string text = detail::read_whole_file(path);
   const nlohmann::json j = detail::parse_json_strict(text, path);
   if (j.is_object() && j.contains("format")) {
     return manifest_from_json(text, path);
@@ -270,10 +269,11 @@ inline nlohmann::ordered_json to_json(const sglang_checksums& c,
   j["ranks"] = nlohmann::ordered_json::array();
   for (const auto& r : c.ranks) {
     nlohmann::ordered_json rank;
-    rank["checksums"] = nlohmann::ordered_json::object();
+    nlohmann::ordered_json checksums = nlohmann::ordered_json::object();
     for (const auto& [name, h] : r.checksums) {
-      rank["checksums"][name] = to_hex16(h);
+      detail::append_new_key(checksums, name, to_hex16(h));  // names unique and sorted
     }
+    rank["checksums"] = std::move(checksums);
     rank["per_gpu_checksum"] = r.per_gpu_checksum.to_hex();
     rank["parallelism_info"] = nlohmann::ordered_json::array();
     for (const auto& p : r.parallelism) {
@@ -333,9 +333,7 @@ inline nlohmann::ordered_json to_json(const sglang_comparison& c) {
 
 /// @brief Reads a reply file. @throw error io_error, parse_error naming the file
 inline sglang_checksums read_sglang_checksums(const std::string& path) {
-  const detail::mapped_file f(path);
-  return sglang_checksums_from_json(std::string(reinterpret_cast<const char*>(f.data()), f.size()),
-                                    path);
+  return sglang_checksums_from_json(detail::read_whole_file(path), path);
 }
 
 /// @brief Writes a reply file atomically (never half a file). @throw error io_error

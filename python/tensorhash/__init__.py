@@ -212,10 +212,12 @@ def checkpoint_manifest(paths: Union[str, Sequence[Any]], mode: str = "tree",
         prepared = [_t.Prepared((view, dtype, shape), None, 0)
                     for dtype, shape, view in ckpt.tensors.values()]
         try:
-            return _manifest_of(names, prepared, mode, chunk_bytes, canonical, nan_rule, leaves,
-                                _t.threads_arg(threads), progress)
+            m = _manifest_of(names, prepared, mode, chunk_bytes, canonical, nan_rule, leaves,
+                             _t.threads_arg(threads), progress)
         finally:
             del prepared
+        ckpt.check_unchanged()  # no manifest of bytes a writer moved while they were read
+        return m
 
 
 # ---- tensor-parallel layouts ----------------------------------------------------------------------

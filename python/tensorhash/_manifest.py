@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
-from ._error import Error
+from ._error import Error, _clip, _printable
 
 FORMAT = "tensorhash.manifest/1"
 ALGORITHMS = {"exact": "sha256", "tree": "sha256-tree", "sglang": "sglang-hash64",
@@ -85,6 +85,24 @@ def build(header: Dict[str, Any], entries: Iterable[tuple]) -> Dict[str, Any]:
 
 # ---- validation and files ------------------------------------------------------------------------
 
+def _merkle_root(leaves: Sequence[str]) -> str:
+    """RFC 6962's MTH over leaf hashes in hex (docs/format.md §4.2): pairs hashed level by
+    level, an odd last node carried up."""
+    level = [bytes.fromhex(x) for x in leaves]
+    while len(level) > 1:
+        up = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest()
+              for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            up.append(level[-1])
+        level = up
+    return level[0].hex()
+
+
+def _brief(v: Any) -> str:
+    """An untrusted JSON value for a message: its compact text, clipped (detail::json_brief)."""
+    return _clip(json.dumps(v, separators=(",", ":"), ensure_ascii=False))
+
+
 def _is_uint(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
@@ -115,7 +133,7 @@ def validate(doc: Any, label: str = "manifest") -> Dict[str, Any]:
         raise Error("parse_error", '%s: missing "algorithm"' % label)
     algorithm = doc["algorithm"]
     if not isinstance(algorithm, str) or algorithm not in _MODES_OF:
-        raise Error("parse_error", "%s: unknown algorithm %s" % (label, json.dumps(algorithm)))
+        raise Error("parse_error", "%s: unknown algorithm %s" % (label, _brief(algorithm)))
     mode = _MODES_OF[algorithm]
     chunk = 0
     if mode == "tree":
@@ -137,7 +155,7 @@ def validate(doc: Any, label: str = "manifest") -> Dict[str, Any]:
                     '%s: nan_rule must be "canonical", "torch-cpu" or "torch-cuda"' % label)
     if nan_rule != "canonical" and canonical != "BF16":
         raise Error("parse_error", '%s: nan_rule %s applies to canonical_dtype "BF16" only'
-                    % (label, json.dumps(nan_rule)))
+                    % (label, _brief(nan_rule)))
     if "tensors" not in doc:
         raise Error("parse_error", '%s: missing "tensors"' % label)
     tensors = doc["tensors"]
@@ -154,20 +172,36 @@ def validate(doc: Any, label: str = "manifest") -> Dict[str, Any]:
                 raise Error("parse_error", '%s: missing "%s"' % (where, key))
         if t["dtype"] not in DTYPES:
             raise Error("parse_error", '%s: tensorhash: unknown_dtype: unknown dtype name "%s"'
-                        % (where, t["dtype"] if isinstance(t["dtype"], str)
-                           else json.dumps(t["dtype"])))
+                        % (where, _clip(t["dtype"]) if isinstance(t["dtype"], str)
+                           else _brief(t["dtype"])))
         shape = t["shape"]
         if not isinstance(shape, list) or len(shape) > 8:
             raise Error("parse_error", "%s: shape is not an array of at most 8 dimensions"
                         % where)
-        if not all(_is_uint(d) for d in shape):
+        if not all(_is_uint(d) and d < 1 << 63 for d in shape):
             raise Error("parse_error", "%s: shape holds a non-integer or negative value" % where)
+        nbytes = DTYPE_SIZES[canonical if canonical and t["dtype"] in FLOATING else t["dtype"]]
+        for d in shape:
+            nbytes *= d
+            if nbytes > (1 << 61) - 1:
+                raise Error("parse_error", "%s: shape holds more bytes than SHA-256's limit of "
+                            "2^61-1" % where)
         digest = _digest(t["digest"], where, digits)
         leaves = None
         if "leaves" in t:
             if not isinstance(t["leaves"], list):
                 raise Error("parse_error", "%s: leaves is not an array" % where)
             leaves = [_digest(leaf, where) for leaf in t["leaves"]]
+            if leaves:
+                if mode != "tree":
+                    raise Error("parse_error",
+                                "%s: leaves in a manifest that is not sha256-tree" % where)
+                chunks = (nbytes + chunk - 1) // chunk
+                if len(leaves) != chunks:
+                    raise Error("parse_error", "%s: %d leaves, but its %d bytes make %d chunks"
+                                % (where, len(leaves), nbytes, chunks))
+                if _merkle_root(leaves) != digest:
+                    raise Error("parse_error", "%s: leaves do not hash to its digest" % where)
         entries.append((name, t["dtype"], shape, digest, leaves))
     if "aggregate" not in doc:
         raise Error("parse_error", '%s: missing "aggregate"' % label)
@@ -189,15 +223,79 @@ def _no_duplicates(label: str):
     return hook
 
 
+#: Deepest nesting of arrays and objects a document may have (detail::json_max_depth).
+MAX_JSON_DEPTH = 64
+
+
+class _Refused(ValueError):
+    """A value the C++ reader refuses, raised from inside json.loads."""
+
+
+def _json_int(s: str) -> Any:
+    if s == "-0":  # nlohmann reads it as a signed zero, which the C++ reader refuses
+        raise _Refused("-0 is not an integer this reader takes (write 0)")
+    v = int(s)
+    if v > 0xFFFFFFFFFFFFFFFF or v < -(1 << 63):
+        return float(s)  # as nlohmann reads integers past 64 bits
+    return v
+
+
+def _json_float(s: str) -> float:
+    v = float(s)
+    if v in (float("inf"), float("-inf")):
+        raise _Refused("number overflow parsing '%s'" % s)
+    return v
+
+
+def _json_constant(name: str) -> Any:
+    raise _Refused("%s is not JSON" % name)
+
+
+def _check_nesting(doc: Any) -> None:
+    """Refuses what json.loads takes and the C++ reader does not: nesting deeper than
+    MAX_JSON_DEPTH, strings holding a lone surrogate (not UTF-8)."""
+    stack = [(doc, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, str):
+            if not v.isascii():
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise _Refused("a string holds a lone surrogate (not UTF-8)") from None
+            continue
+        if isinstance(v, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise _Refused("nested deeper than %d levels" % MAX_JSON_DEPTH)
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    stack.append((k, depth))
+                    stack.append((x, depth + 1))
+            else:
+                stack.extend((x, depth + 1) for x in v)
+
+
 def parse_json(text: Union[str, bytes], label: str) -> Any:
-    """A JSON document, refusing duplicate keys (Error(duplicate_name)) and invalid JSON
-    (Error(parse_error)), both naming `label`."""
+    """A JSON document as strictly as the C++ reader (detail::parse_json_strict) takes it:
+    Error(duplicate_name) for a duplicate key; Error(parse_error) naming `label` for invalid
+    JSON or UTF-8, a byte-order mark, NaN/Infinity, a number past the double range, a "-0"
+    integer, or nesting deeper than MAX_JSON_DEPTH."""
     try:
         if isinstance(text, bytes):
+            if text.startswith(b"\xef\xbb\xbf"):
+                raise _Refused("it starts with a byte-order mark (remove it)")
             text = text.decode("utf-8")
-        return json.loads(text, object_pairs_hook=_no_duplicates(label))
+        elif text.startswith("\ufeff"):
+            raise _Refused("it starts with a byte-order mark (remove it)")
+        doc = json.loads(text, object_pairs_hook=_no_duplicates(label), parse_int=_json_int,
+                         parse_float=_json_float, parse_constant=_json_constant)
+        _check_nesting(doc)
+        return doc
     except Error:
         raise
+    except RecursionError:
+        raise Error("parse_error", "%s: not valid JSON: nested deeper than %d levels"
+                    % (label, MAX_JSON_DEPTH)) from None
     except (ValueError, UnicodeDecodeError) as e:
         raise Error("parse_error", "%s: not valid JSON: %s" % (label, e)) from None
 
@@ -401,12 +499,13 @@ class Comparison:
         if self.settings_differ:
             lines.append("settings differ: " + self.settings_note)
         for m in self.mismatched:
-            lines.append("MISMATCH   %s  expected %s  actual %s" % (m.name, m.expected, m.actual))
+            lines.append("MISMATCH   %s  expected %s  actual %s"
+                         % (_printable(m.name), m.expected, m.actual))
         for m in self.metadata:
             lines.append("METADATA   %s  expected %s  actual %s"
-                         % (m.name, describe(m.expected), describe(m.actual)))
-        lines += ["MISSING    " + n for n in self.missing]
-        lines += ["UNEXPECTED " + n for n in self.unexpected]
+                         % (_printable(m.name), describe(m.expected), describe(m.actual)))
+        lines += ["MISSING    " + _printable(n) for n in self.missing]
+        lines += ["UNEXPECTED " + _printable(n) for n in self.unexpected]
         lines.append("%d matched, %d mismatched, %d dtype/shape differences, %d missing, "
                      "%d unexpected" % (len(self.matched), len(self.mismatched),
                                         len(self.metadata), len(self.missing),

@@ -9,7 +9,6 @@ zero-copy ``memoryview`` slices of a read-only ``mmap``.
 
 from __future__ import annotations
 
-import json
 import mmap
 import os
 import struct
@@ -17,7 +16,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from . import _manifest as _m
 from ._error import Error
-from ._manifest import DTYPE_SIZES, _no_duplicates
+from ._manifest import DTYPE_SIZES
 
 MAX_HEADER = 100000000
 
@@ -42,13 +41,7 @@ def parse_header(data: Any, size: int, label: str) -> Tuple[List[tuple], Dict[st
     if not raw.startswith(b"{"):
         raise Error("parse_error", "%s: not a safetensors file (its header does not start with "
                     "'{')" % label)
-    try:
-        header = json.loads(raw.decode("utf-8"),
-                            object_pairs_hook=_no_duplicates(label + ": header"))
-    except Error:
-        raise
-    except (ValueError, UnicodeDecodeError) as e:
-        raise Error("parse_error", "%s: header: not valid JSON: %s" % (label, e)) from None
+    header = _m.parse_json(raw, label + ": header")
     if not isinstance(header, dict):
         raise Error("parse_error", "%s: header is not a JSON object" % label)
     metadata: Dict[str, str] = {}
@@ -116,24 +109,61 @@ def parse_header(data: Any, size: int, label: str) -> Tuple[List[tuple], Dict[st
 
 
 class SafetensorsFile:
-    """One validated file, mapped read-only; `tensors` maps names to (dtype, shape, memoryview)."""
+    """One validated file, mapped read-only; `tensors` maps names to (dtype, shape, memoryview).
+    A file truncated while mapped does not kill the interpreter with SIGBUS (``_core.MapGuard``,
+    detail/map_guard.hpp): reads past its new end give zeros, and `check_unchanged` says so."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._map = None
         self._view = None
+        self._guard = None
+        self._fd = -1
         try:
             with _m.open_regular(path) as f:
-                size = os.fstat(f.fileno()).st_size
+                st = os.fstat(f.fileno())
+                size = st.st_size
+                self._stat = (st.st_size, st.st_mtime_ns)
                 if size > 0:
                     self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                self._fd = os.dup(f.fileno())  # kept to tell afterwards whether it changed
         except OSError as e:
+            self.close()
             raise Error("io_error", "%s: cannot map: %s" % (path, e.strerror or e)) from None
+        if self._map is not None:
+            from . import _core
+            self._guard = _core.MapGuard(self._map)
         self._view = memoryview(self._map) if self._map is not None else memoryview(b"")
-        entries, self.metadata, base = parse_header(self._view, size, path)
+        try:
+            entries, self.metadata, base = parse_header(self._view, size, path)
+        except Error:
+            self.check_unchanged()  # a header cut short by a writer: say that, not "malformed"
+            self.close()
+            raise
         self.tensors: Dict[str, Tuple[str, Tuple[int, ...], memoryview]] = {}
         for name, dtype, shape, begin, end in entries:
             self.tensors[name] = (dtype, shape, self._view[base + begin:base + end])
+
+    def changed(self) -> bool:
+        """Whether the file was truncated (a read past its new end gave zeros), resized or
+        rewritten (its modification time moved) since it was mapped. A file replaced by rename
+        is not changed: the mapping keeps the old one, whole."""
+        if self._guard is not None and self._guard.faulted:
+            return True
+        if self._fd < 0:
+            return False
+        st = os.fstat(self._fd)
+        return (st.st_size, st.st_mtime_ns) != self._stat
+
+    def check_unchanged(self) -> None:
+        """Call when done reading the views. Raises Error(io_error) "changed while being read"
+        naming the file, as the C++ reader does."""
+        if self.changed():
+            path = self.path
+            self.close()
+            raise Error("io_error", "%s: changed while being read (truncated or rewritten while "
+                        "it was hashed): nothing read from it is trusted; hash it again when "
+                        "nothing writes it" % path)
 
     def close(self) -> None:
         for _, _, view in getattr(self, "tensors", {}).values():
@@ -142,9 +172,15 @@ class SafetensorsFile:
         if self._view is not None:
             self._view.release()
             self._view = None
+        if self._guard is not None:
+            self._guard.release()  # unguarded before the mapping can go
+            self._guard = None
         if self._map is not None:
             self._map.close()
             self._map = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def __enter__(self) -> "SafetensorsFile":
         return self
@@ -192,6 +228,11 @@ class Checkpoint:
         except BaseException:
             self.close()
             raise
+
+    def check_unchanged(self) -> None:
+        """Raises Error(io_error) when a file was truncated or rewritten while it was read."""
+        for f in self.files:
+            f.check_unchanged()
 
     @property
     def nbytes(self) -> int:

@@ -83,7 +83,7 @@ def model_of(config: Any) -> ModelShape:
             raise Error("invalid_argument",
                         "%s: architectures %s: expected checksums are known for "
                         "LlamaForCausalLM, MistralForCausalLM and Qwen2ForCausalLM only"
-                        % (label, json.dumps(arch, separators=(",", ":"), ensure_ascii=False)))
+                        % (label, _m._brief(arch)))
     heads = _required(config, "num_attention_heads", label)
     kv_heads = _positive(config, "num_key_value_heads", label) or heads
     head_dim = _positive(config, "head_dim", label) or \

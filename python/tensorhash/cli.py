@@ -27,10 +27,12 @@ from typing import List, Optional
 
 from . import _manifest as _m
 from . import _sglang as _sg
-from ._error import Error
+from ._error import Error, _printable
 
 EXIT_DIFFERENCES = 1
 EXIT_BAD_INPUT = 2
+#: An error line names at most this many bytes of its message, escaped (as the C++ CLI).
+MAX_ERROR_BYTES = 2000
 EXIT_CODES = ("Exit codes: 0 success (compare, diff: no difference), 1 differences found, 2 bad "
               "input or usage (one line on stderr; nothing is written).")
 THREADS_HELP = ("CPU threads (default, or 0: every hardware thread; at most 4 x the hardware "
@@ -203,6 +205,8 @@ def _hash_on_device(paths, args, canonical) -> dict:
             raw = torch.frombuffer(view, dtype=torch.uint8) if len(view) else \
                 torch.empty(0, dtype=torch.uint8)
             uploaded[name] = (raw.to("cuda"), dtype, shape)
+        torch.cuda.synchronize()  # every byte read from the files before they are checked
+        ckpt.check_unchanged()
     prepared = [_t.prepare(t, 'tensor "%s"' % n, None, dtype, shape)
                 for n, (t, dtype, shape) in uploaded.items()]
     rows = _t.run_digests(prepared, names, args.mode, args.chunk_bytes, canonical,
@@ -275,6 +279,7 @@ def _run_expect(args) -> int:
                                      canonical, args.nan_rule, args.threads)
         finally:
             del entries
+        ckpt.check_unchanged()
     seconds = time.perf_counter() - start
     if args.output:
         _m.write_atomically(text + "\n", args.output)
@@ -341,7 +346,7 @@ def _run_diff(args) -> int:
     for mm in c.mismatched:
         e = expected["tensors"][mm.name]
         g = actual["tensors"][mm.name]
-        out.append("CHUNKS     %s\n" % mm.name)
+        out.append("CHUNKS     %s\n" % _printable(mm.name))
         if not e.get("leaves") or not g.get("leaves"):
             out.append("  (no leaf digests recorded: hash with --leaves to locate the chunks)\n")
             continue
@@ -373,11 +378,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "compare":
             return _run_compare(args)
         return _run_diff(args)
-    except Error as e:
-        sys.stderr.write("%s\n" % e)
+    except Error as e:  # one line, escaped and bounded: names and paths are untrusted
+        sys.stderr.write("%s\n" % _printable(str(e), MAX_ERROR_BYTES))
         return EXIT_BAD_INPUT
-    except (OSError, MemoryError) as e:
-        sys.stderr.write("tensorhash: %s\n" % e)
+    except KeyboardInterrupt:  # as a shell reports a process SIGINT ended; nothing was written
+        sys.stderr.write("tensorhash: interrupted\n")
+        return 130
+    except Exception as e:  # never a traceback and exit 1, which compare means "different"
+        sys.stderr.write("tensorhash: %s\n" % _printable(
+            "%s: %s" % (type(e).__name__, e) if not isinstance(e, OSError) else str(e),
+            MAX_ERROR_BYTES))
         return EXIT_BAD_INPUT
 
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <tensorhash/config.hpp>
+#include <tensorhash/detail/map_guard.hpp>
 #include <tensorhash/error.hpp>
 
 #include <fcntl.h>
@@ -24,7 +25,8 @@ TENSORHASH_NAMESPACE_BEGIN
 namespace detail {
 
 /// A whole regular file mapped read-only; empty files map to no memory; a FIFO, device or
-/// directory is refused at once.
+/// directory is refused at once. A file truncated while mapped does not kill the process with
+/// SIGBUS (detail/map_guard.hpp): reads past its new end give zeros and changed() says so.
 class mapped_file {
  public:
   explicit mapped_file(const std::string& path) {
@@ -38,54 +40,106 @@ class mapped_file {
     if (!S_ISREG(st.st_mode)) {
       throw error(errc::io_error, path + ": not a regular file");
     }
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) {
       const int err = errno;
       throw error(errc::io_error, path + ": cannot open: " + std::strerror(err));
     }
-    if (::fstat(fd, &st) != 0) {
-      const int err = errno;
-      ::close(fd);
-      throw error(errc::io_error, path + ": cannot open: " + std::strerror(err));
+    const auto fail = [&](const char* what, int err) {
+      ::close(fd_);
+      fd_ = -1;
+      throw error(errc::io_error, path + ": " + what + (err != 0 ? ": " : "") +
+                                      (err != 0 ? std::strerror(err) : ""));
+    };
+    if (::fstat(fd_, &st) != 0) {
+      fail("cannot open", errno);
     }
     if (!S_ISREG(st.st_mode)) {  // replaced between the stat and the open
-      ::close(fd);
-      throw error(errc::io_error, path + ": not a regular file");
+      fail("not a regular file", 0);
     }
     size_ = static_cast<std::uint64_t>(st.st_size);
+    mtime_ = st.st_mtim;
     if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
       if (p == MAP_FAILED) {
-        const int err = errno;
-        ::close(fd);
-        throw error(errc::io_error, path + ": cannot map: " + std::strerror(err));
+        fail("cannot map", errno);
       }
       data_ = static_cast<const std::uint8_t*>(p);
+      guard_ = map_guard(data_, size_);
     }
-    ::close(fd);
   }
   mapped_file(const mapped_file&) = delete;
   mapped_file& operator=(const mapped_file&) = delete;
   mapped_file(mapped_file&& o) noexcept
-      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+      : data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)),
+        fd_(std::exchange(o.fd_, -1)),
+        mtime_(o.mtime_),
+        guard_(std::move(o.guard_)) {}
   mapped_file& operator=(mapped_file&& o) noexcept {
     std::swap(data_, o.data_);
     std::swap(size_, o.size_);
+    std::swap(fd_, o.fd_);
+    std::swap(mtime_, o.mtime_);
+    std::swap(guard_, o.guard_);
     return *this;
   }
   ~mapped_file() {
+    guard_ = map_guard();  // released before the memory it names is unmapped
     if (data_ != nullptr) {
       ::munmap(const_cast<std::uint8_t*>(data_), size_);
+    }
+    if (fd_ >= 0) {
+      ::close(fd_);
     }
   }
 
   const std::uint8_t* data() const noexcept { return data_; }
   std::uint64_t size() const noexcept { return size_; }
 
+  /// @return whether the file was truncated (a read past its new end gave zeros), resized or
+  ///         rewritten (its modification time moved) since it was mapped: what was read from
+  ///         it may mix old and new bytes. A file replaced by rename is not changed: the mapping
+  ///         keeps the old one, whole.
+  bool changed() const noexcept {
+    struct stat st {};
+    if (guard_.faulted()) {
+      return true;
+    }
+    if (fd_ < 0 || ::fstat(fd_, &st) != 0) {
+      return false;
+    }
+    return static_cast<std::uint64_t>(st.st_size) != size_ || st.st_mtim.tv_sec != mtime_.tv_sec ||
+           st.st_mtim.tv_nsec != mtime_.tv_nsec;
+  }
+
+  /// @throw error io_error "changed while being read" naming `path` when changed()
+  void require_unchanged(const std::string& path) const {
+    if (changed()) {
+      throw error(errc::io_error, path +
+                                      ": changed while being read (truncated or rewritten while "
+                                      "it was hashed): nothing read from it is trusted; hash it "
+                                      "again when nothing writes it");
+    }
+  }
+
  private:
   const std::uint8_t* data_ = nullptr;
   std::uint64_t size_ = 0;
+  int fd_ = -1;  ///< kept open to tell afterwards whether the file changed
+  struct timespec mtime_ {};
+  map_guard guard_;
 };
+
+/// @return the whole of a regular file's bytes, read through a mapping (no FIFO waits)
+/// @throw error io_error naming `path`, "changed while being read" when it was truncated or
+///        rewritten while it was copied
+inline std::string read_whole_file(const std::string& path) {
+  const mapped_file f(path);
+  std::string text(reinterpret_cast<const char*>(f.data()), f.size());
+  f.require_unchanged(path);
+  return text;
+}
 
 /// The permission bits a new file gets from this process's umask, read from /proc (umask()
 /// itself would change it, racing other threads); -1 where /proc does not say, and the

@@ -1,48 +1,146 @@
 /**
  * @file detail/json_strict.hpp
- * @brief JSON parsing that refuses duplicate object keys (nlohmann keeps the last silently).
+ * @brief JSON parsing that refuses duplicate object keys (nlohmann keeps the last silently),
+ *        byte-order marks and deep nesting, in time linear in the document.
  */
 #pragma once
 
 #include <tensorhash/config.hpp>
+#include <tensorhash/detail/printable.hpp>
 #include <tensorhash/error.hpp>
 
 #include <nlohmann/json.hpp>
 
-#include <set>
+#include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 TENSORHASH_NAMESPACE_BEGIN
 namespace detail {
 
-/// @throw error parse_error naming `label` for invalid JSON (UTF-8 included) or a duplicate key
-inline nlohmann::json parse_json_strict(std::string_view text, const std::string& label) {
-  std::vector<std::set<std::string>> keys;
-  std::string duplicate;
-  const auto callback = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& value) {
-    using ev = nlohmann::json::parse_event_t;
-    if (event == ev::object_start) {
-      keys.emplace_back();
-    } else if (event == ev::object_end) {
-      keys.pop_back();
-    } else if (event == ev::key && !keys.back().insert(value.get<std::string>()).second &&
-               duplicate.empty()) {
-      duplicate = value.get<std::string>();
+/// Deepest nesting of arrays and objects a document may have: manifests, replies, headers and
+/// configs need five levels; a bound keeps hostile documents from recursing anywhere.
+constexpr int json_max_depth = 64;
+
+/**
+ * @brief Builds a document from nlohmann's SAX events (linear in its size: no callback
+ *        re-reading every value) and stops at the first duplicate key, the first "-0" integer
+ *        (the Python reader's int() would take it as 0, C++ callers see a signed value) or a
+ *        nesting deeper than json_max_depth.
+ */
+class strict_json_builder {
+ public:
+  using json = nlohmann::json;
+
+  bool null() { return put(json(nullptr)); }
+  bool boolean(bool v) { return put(json(v)); }
+  bool number_integer(json::number_integer_t v) {
+    if (v == 0) {  // only "-0" reaches here as a signed zero: 0 arrives as number_unsigned
+      problem_ = "-0 is not an integer this reader takes (write 0)";
+      return false;
     }
+    return put(json(v));
+  }
+  bool number_unsigned(json::number_unsigned_t v) { return put(json(v)); }
+  bool number_float(json::number_float_t v, const json::string_t&) { return put(json(v)); }
+  bool string(json::string_t& v) { return put(json(std::move(v))); }
+  bool binary(json::binary_t&) { return false; }  // never produced by the JSON parser
+  bool start_object(std::size_t) { return open(json::object()); }
+  bool start_array(std::size_t) { return open(json::array()); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool key(json::string_t& k) {
+    json& object = *stack_.back();
+    if (object.contains(k)) {
+      duplicate_ = true;
+      problem_ = "key \"" + k + "\" appears twice";
+      return false;
+    }
+    key_ = std::move(k);
     return true;
-  };
-  nlohmann::json j;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
+    problem_ = e.what();
+    return false;
+  }
+
+  json& result() { return root_; }
+  const std::string& problem() const { return problem_; }
+  bool duplicate() const { return duplicate_; }
+
+ private:
+  json* place(json&& v) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return &root_;
+    }
+    json& parent = *stack_.back();
+    if (parent.is_array()) {
+      parent.push_back(std::move(v));
+      return &parent.back();
+    }
+    return &(parent[key_] = std::move(v));
+  }
+  bool put(json&& v) {
+    place(std::move(v));
+    return true;
+  }
+  bool open(json&& container) {
+    if (stack_.size() >= static_cast<std::size_t>(json_max_depth)) {
+      problem_ = "nested deeper than " + std::to_string(json_max_depth) + " levels";
+      return false;
+    }
+    stack_.push_back(place(std::move(container)));
+    return true;
+  }
+  bool close() {
+    stack_.pop_back();
+    return true;
+  }
+
+  json root_;
+  std::vector<json*> stack_;  ///< the open containers (pointers stay valid: only the top grows)
+  std::string key_;
+  std::string problem_;
+  bool duplicate_ = false;
+};
+
+/// @throw error parse_error naming `label` for invalid JSON (UTF-8 included), a byte-order mark,
+///        a "-0" integer or nesting deeper than json_max_depth; duplicate_name for a duplicate key
+inline nlohmann::json parse_json_strict(std::string_view text, const std::string& label) {
+  if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") {
+    throw error(errc::parse_error,
+                label + ": not valid JSON: it starts with a byte-order mark (remove it)");
+  }
+  strict_json_builder builder;
+  bool ok = false;
   try {
-    j = nlohmann::json::parse(text.begin(), text.end(), callback);
-  } catch (const nlohmann::json::exception& e) {
+    ok = nlohmann::json::sax_parse(text.begin(), text.end(), &builder);
+  } catch (const nlohmann::json::exception& e) {  // thrown by the lexer in some versions
     throw error(errc::parse_error, label + ": not valid JSON: " + e.what());
   }
-  if (!duplicate.empty()) {
-    throw error(errc::duplicate_name, label + ": key \"" + duplicate + "\" appears twice");
+  if (!ok) {
+    throw error(builder.duplicate() ? errc::duplicate_name : errc::parse_error,
+                label + (builder.duplicate() ? ": " : ": not valid JSON: ") + builder.problem());
   }
-  return j;
+  return std::move(builder.result());
+}
+
+/// Appends `key: value` to an ordered_json object whose keys the caller knows to be new (they
+/// come from a std::map): ordered_map's operator[] searches every key first, which made writing
+/// 100 000 tensors take 30 s.
+inline void append_new_key(nlohmann::ordered_json& object, const std::string& key,
+                           nlohmann::ordered_json value) {
+  using container = nlohmann::ordered_json::object_t::Container;
+  static_cast<container&>(object.get_ref<nlohmann::ordered_json::object_t&>())
+      .emplace_back(key, std::move(value));
+}
+
+/// @return an untrusted JSON value for a message: its compact text, clipped (never whole)
+inline std::string json_brief(const nlohmann::json& v) {
+  return clip(v.dump());
 }
 
 }  // namespace detail

@@ -1,0 +1,294 @@
+"""Issue 25's hardening, through both command lines and the API: files truncated or replaced
+while they are hashed, strict and bounded JSON, untrusted names escaped, bounded messages,
+no traceback ever. With TENSORHASH_CLI set, every malformed input also goes through the C++
+command line, which must give the same exit code and the same first line (past "not valid
+JSON:", the two JSON parsers word the syntax error each their own way)."""
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+
+import pytest
+
+import tensorhash
+from tensorhash import cli as pycli
+
+CLI = os.environ.get("TENSORHASH_CLI")
+
+
+def run_py(*args):
+    return subprocess.run([sys.executable, "-m", "tensorhash"] + [str(a) for a in args],
+                          capture_output=True, text=True, errors="surrogateescape")
+
+
+def run_cpp(*args):
+    return subprocess.run([CLI] + [str(a) for a in args], capture_output=True, text=True,
+                          errors="surrogateescape")
+
+
+def clis():
+    return [run_py] + ([run_cpp] if CLI else [])
+
+
+def first_line(r):
+    line = r.stderr.split("\n", 1)[0]
+    cut = line.find("not valid JSON: ")
+    return line if cut < 0 or "levels" in line or "-0 is" in line or "mark" in line \
+        else line[:cut + len("not valid JSON:")]
+
+
+def safetensors(path, tensors):
+    """tensors: {name: (dtype, shape, bytes)}, written in order."""
+    header, offset = {}, 0
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": list(shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+    h = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+        for _, _, raw in tensors.values():
+            f.write(raw)
+
+
+def manifest_text(algorithm='"sha256"', tensors="{}", extra=""):
+    return ('{"format":"tensorhash.manifest/1","algorithm":%s,%s"canonical_dtype":null,'
+            '"tensors":%s,"aggregate":"%s"}' % (algorithm, extra, tensors, "0" * 64))
+
+
+def good_manifest(tmp_path, mode="tree", leaves=True):
+    st = tmp_path / "good.safetensors"
+    safetensors(st, {"w": ("U8", (40000,), bytes(range(256)) * 156 + bytes(64))})
+    out = tmp_path / "good.json"
+    args = ["hash", st, "-o", out, "--mode", mode] + (["--leaves"] if leaves else [])
+    assert run_py(*args).returncode == 0
+    return json.loads(out.read_text())
+
+
+def malformed_manifests(tmp_path):
+    """(label, text or bytes) of manifests both readers must refuse alike."""
+    deep = "[" * 100000 + "]" * 100000
+    cases = [
+        ("deep algorithm", manifest_text(algorithm=deep)),
+        ("65 levels", manifest_text(algorithm="[" * 65 + "]" * 65)),
+        ("deep dtype", manifest_text(tensors='{"w":{"dtype":%s,"shape":[],"digest":"%s"}}'
+                                     % (deep, "0" * 64))),
+        ("huge algorithm", manifest_text(algorithm='"%s"' % ("a" * 300000))),
+        ("-0 in a shape", manifest_text(tensors='{"w":{"dtype":"U8","shape":[-0],"digest":"%s"}}'
+                                        % ("0" * 64))),
+        ("NaN", manifest_text(tensors='{"w":{"dtype":"U8","shape":[NaN],"digest":"x"}}')),
+        ("Infinity", manifest_text(extra='"x":Infinity,')),
+        ("1e400", manifest_text(extra='"x":1e400,')),
+        ("lone surrogate", manifest_text(extra='"x":"\\ud800",')),
+        ("2^64", manifest_text(tensors='{"w":{"dtype":"U8","shape":[18446744073709551616],'
+                                       '"digest":"%s"}}' % ("0" * 64))),
+        ("2^63", manifest_text(tensors='{"w":{"dtype":"U8","shape":[9223372036854775808],'
+                                       '"digest":"%s"}}' % ("0" * 64))),
+        ("2^62 x 8 bytes", manifest_text(tensors='{"w":{"dtype":"F64","shape":[4611686018427387904'
+                                                 '],"digest":"%s"}}' % ("0" * 64))),
+        ("duplicate", manifest_text(extra='"x":1,"x":2,')),
+    ]
+    text = json.dumps(good_manifest(tmp_path, leaves=False))
+    cases.append(("byte-order mark", b"\xef\xbb\xbf" + text.encode()))
+    m = good_manifest(tmp_path)
+    few = json.loads(json.dumps(m))
+    few["tensors"]["w"]["leaves"] = few["tensors"]["w"]["leaves"][:2]
+    cases.append(("too few leaves", json.dumps(few)))
+    wrong = json.loads(json.dumps(m))
+    wrong["tensors"]["w"]["leaves"][0] = "ab" * 32
+    cases.append(("leaves of another tensor", json.dumps(wrong)))
+    exact = good_manifest(tmp_path, mode="exact", leaves=False)
+    exact["tensors"]["w"]["leaves"] = m["tensors"]["w"]["leaves"]
+    cases.append(("leaves in an exact manifest", json.dumps(exact)))
+    return cases
+
+
+def test_malformed_manifests_get_one_line_exit_2_alike_in_both_clis(tmp_path):
+    good = tmp_path / "g.json"
+    good.write_text(json.dumps(good_manifest(tmp_path)))
+    for label, text in malformed_manifests(tmp_path):
+        bad = tmp_path / "bad.json"
+        bad.write_bytes(text if isinstance(text, bytes) else text.encode())
+        lines = set()
+        for run in clis():
+            r = run("compare", bad, good)
+            assert r.returncode == 2, (label, run.__name__, r.stderr[:300])
+            assert r.stderr.count("\n") == 1 and len(r.stderr) < 2600, (label, r.stderr[:300])
+            assert "Traceback" not in r.stderr
+            lines.add(first_line(r))
+        assert len(lines) == 1, (label, lines)
+
+
+def test_messages_name_the_problem(tmp_path):
+    good = tmp_path / "g.json"
+    good.write_text(json.dumps(good_manifest(tmp_path)))
+    expect = {
+        "deep algorithm": "not valid JSON: nested deeper than 64 levels",
+        "65 levels": "not valid JSON: nested deeper than 64 levels",
+        "-0 in a shape": "-0 is not an integer this reader takes (write 0)",
+        "huge algorithm": "more bytes)",
+        "byte-order mark": "it starts with a byte-order mark (remove it)",
+        "2^62 x 8 bytes": "shape holds more bytes than SHA-256's limit of 2^61-1",
+        "too few leaves": '"w": 2 leaves, but its 40000 bytes make 3 chunks',
+        "leaves of another tensor": '"w": leaves do not hash to its digest',
+        "leaves in an exact manifest": '"w": leaves in a manifest that is not sha256-tree',
+    }
+    for label, text in malformed_manifests(tmp_path):
+        if label in expect:
+            bad = tmp_path / "bad.json"
+            bad.write_bytes(text if isinstance(text, bytes) else text.encode())
+            r = run_py("compare", bad, good)
+            assert expect[label] in r.stderr, (label, r.stderr[:300])
+
+
+def test_names_with_newlines_and_escapes_are_printed_escaped(tmp_path):
+    name = "evil\nMISMATCH   lm_head.weight\x1b[2K\u202e"
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    safetensors(a, {name: ("U8", (4,), b"abcd")})
+    safetensors(b, {name: ("U8", (4,), b"abce")})
+    ma, mb = tmp_path / "a.json", tmp_path / "b.json"
+    assert run_py("hash", a, "-o", ma).returncode == run_py("hash", b, "-o", mb).returncode == 0
+    outs = set()
+    for run in clis():
+        r = run("compare", ma, mb)
+        assert r.returncode == 1
+        assert r.stdout.splitlines()[0].startswith(
+            "MISMATCH   evil\\nMISMATCH   lm_head.weight\\u001b[2K\\u202e  expected ")
+        assert "\x1b" not in r.stdout and len(r.stdout.splitlines()) == 2
+        d = run("diff", a, b)
+        assert d.stdout.startswith("CHUNKS     evil\\nMISMATCH")
+        outs.add((r.stdout, d.stdout))
+    assert len(outs) == 1
+
+
+def test_error_lines_are_escaped_and_bounded(tmp_path):
+    weird = tmp_path.joinpath("x\x1b[31m", *["y" * 200] * 12)  # 2 400 bytes, no file name >255
+    weird.mkdir(parents=True)
+    lines = set()
+    for run in clis():
+        r = run("hash", weird)
+        assert r.returncode == 2
+        assert "\x1b" not in r.stderr and r.stderr.count("\n") == 1
+        assert r.stderr.rstrip("\n").endswith("more bytes)") and len(r.stderr) < 2600
+        lines.add(r.stderr)
+    assert len(lines) == 1
+
+
+def test_wrong_numbers_are_reported_as_given(tmp_path):
+    st = tmp_path / "m.safetensors"
+    safetensors(st, {"w": ("U8", (4,), b"abcd")})
+    for run in clis():
+        r = run("hash", st, "--chunk-bytes", "-1")
+        assert r.returncode == 2
+        assert "power of two from 1024 to 16777216, got -1" in r.stderr, r.stderr
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path):
+    def boom(args):
+        raise RuntimeError("std::bad_cast")
+    monkeypatch.setattr(pycli, "_run_compare", boom)
+    assert pycli.main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err == "tensorhash: RuntimeError: std::bad_cast\n"
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pycli, "_run_compare", interrupted)
+    assert pycli.main(["compare", "a", "b"]) == 130
+    assert capsys.readouterr().err == "tensorhash: interrupted\n"
+
+
+def test_a_file_truncated_under_its_mapping_is_reported_not_a_sigbus(tmp_path):
+    from tensorhash._safetensors import SafetensorsFile
+    path = tmp_path / "t.safetensors"
+    safetensors(path, {"w": ("U8", (1 << 20,), b"\x01" * (1 << 20))})
+    f = SafetensorsFile(str(path))
+    f.check_unchanged()
+    os.truncate(path, 4096)
+    view = f.tensors["w"][2]
+    assert sum(view[i] for i in range(0, len(view), 4096)) < 2  # zeros past the end
+    with pytest.raises(tensorhash.Error, match="t.safetensors: changed while being read"):
+        f.check_unchanged()
+    f.close()
+
+
+def test_a_file_replaced_by_rename_keeps_its_old_bytes(tmp_path):
+    from tensorhash._safetensors import SafetensorsFile
+    path = tmp_path / "t.safetensors"
+    safetensors(path, {"w": ("U8", (8192,), b"\x01" * 8192)})
+    with SafetensorsFile(str(path)) as f:
+        other = tmp_path / "n.safetensors"
+        safetensors(other, {"v": ("U8", (4,), b"abcd")})
+        os.rename(other, path)
+        f.check_unchanged()
+        assert bytes(f.tensors["w"][2][:4]) == b"\x01" * 4
+
+
+def wait_until_mapped(pid, path, timeout=30.0):
+    """Until process `pid` has mapped `path` (its hashing is about to start)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with open("/proc/%d/maps" % pid) as f:
+                if str(path) in f.read():
+                    return
+        except OSError:
+            return
+        time.sleep(0.001)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs Linux's /proc")
+@pytest.mark.parametrize("change", ["truncate", "rewrite", "rename"])
+def test_soak_files_changed_while_hashed(tmp_path, change):
+    """Hashing a directory while a shard is truncated, rewritten in place or replaced by
+    rename: never a signal, never a manifest mixing old and new bytes without saying so (a
+    manifest is of the files before the change, or after it when it came first)."""
+    size = 48 << 20
+    d = tmp_path / "ckpt"
+    d.mkdir()
+    shard = d / "a.safetensors"
+    safetensors(d / "b.safetensors", {"v": ("U8", (4096,), b"\x02" * 4096)})
+
+    def manifest_now():
+        r = run_py("hash", d, "--mode", "exact")
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    def apply():
+        if change == "truncate":
+            os.truncate(shard, 1 << 20)
+        elif change == "rewrite":
+            with open(shard, "r+b") as f:
+                f.seek(size // 2)
+                f.write(b"\x03" * 4096)
+        else:
+            safetensors(tmp_path / "new.safetensors", {"w": ("U8", (size,), b"\x04" * size)})
+            os.rename(tmp_path / "new.safetensors", shard)
+
+    safetensors(shard, {"w": ("U8", (size,), b"\x01" * size)})
+    before = manifest_now()
+    apply()
+    after = manifest_now()
+    changed_seen = 0
+    for attempt in range(4):
+        for run in clis():
+            safetensors(shard, {"w": ("U8", (size,), b"\x01" * size)})
+            argv = ([CLI] if run is run_cpp else [sys.executable, "-m", "tensorhash"]) + \
+                ["hash", str(d), "--mode", "exact", "--threads", "1"]
+            p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            wait_until_mapped(p.pid, shard)
+            time.sleep(0.002 * attempt)
+            apply()
+            out, err = p.communicate(timeout=120)
+            assert p.returncode in (0, 2), (p.returncode, err[-300:])  # never a signal
+            if p.returncode == 2:
+                assert b"changed while being read" in err or (
+                    change == "truncate" and b"past the" in err), err[-300:]
+                assert change != "rename", err[-300:]
+                changed_seen += b"changed while being read" in err
+            else:
+                assert json.loads(out) in (before, after), err[-300:]
+    if change == "truncate":
+        assert changed_seen > 0  # at least one truncation landed mid-hash and was reported
