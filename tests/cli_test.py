@@ -164,7 +164,7 @@ class CliTest(unittest.TestCase):
             "bad_json": (struct.pack("<Q", 5) + b'{"w":', "not valid JSON"),
             "shape_overflow": (with_header({"w": dict(w, shape=[2 ** 40, 2 ** 40])}, bytes(8)),
                                "overflows"),
-            "duplicate": (struct.pack("<Q", 2 * len(json.dumps({"w": w})) + 1)
+            "duplicate": (struct.pack("<Q", 2 * len(json.dumps({"w": w})) - 1)
                           + b"{" + json.dumps({"w": w})[1:-1].encode() + b","
                           + json.dumps({"w": w})[1:].encode() + bytes(8), "appears twice"),
             "truncated_data": (good[:len(good) - 1], "past the"),

@@ -256,6 +256,36 @@ TEST_CASE("tensors SGLang's Llama/Qwen2 loaders do not take are refused", "[sgla
     CHECK(code_of([&] { sglang_expected(engine, f.names(), f.views(), f.model(), 3); }) ==
           errc::invalid_argument);
   }
+  SECTION("a tp past the heads: said so, not as a vocabulary overflow") {
+    CHECK_THROWS_WITH(
+        sglang_expected(engine, f.names(), f.views(), f.model(), std::int64_t{1} << 62),
+        Catch::Contains("the model's 8 attention heads are not divisible by tp "
+                        "4611686018427387904"));
+  }
+  SECTION("a layer lacking a tensor the others have (a shard left out)") {
+    f.tensors.erase("model.layers.1.mlp.down_proj.weight");
+    CHECK_THROWS_WITH(sglang_expected(engine, f.names(), f.views(), f.model(), 2),
+                      Catch::Contains("model.layers.1 lacks model.layers.1.mlp.down_proj.weight, "
+                                      "which other layers have"));
+  }
+  SECTION("a whole layer missing, or layers past num_hidden_layers") {
+    for (auto it = f.tensors.begin(); it != f.tensors.end();) {
+      it = it->first.rfind("model.layers.0.", 0) == 0 ? f.tensors.erase(it) : std::next(it);
+    }
+    CHECK_THROWS_WITH(sglang_expected(engine, f.names(), f.views(), f.model(), 1),
+                      Catch::Contains("model.layers.0 has no tensors (the model has 2 layers)"));
+    model_fixture g(false);
+    sglang_model fewer = g.model();
+    fewer.num_layers = 1;
+    CHECK_THROWS_WITH(sglang_expected(engine, g.names(), g.views(), fewer, 1),
+                      Catch::Contains("is past the model's 1 layers (num_hidden_layers)"));
+    sglang_model more = g.model();
+    more.num_layers = 3;
+    CHECK_THROWS_WITH(sglang_expected(engine, g.names(), g.views(), more, 1),
+                      Catch::Contains("model.layers.2 has no tensors (the model has 3 layers)"));
+    more.num_layers = 2;
+    CHECK(sglang_expected(engine, g.names(), g.views(), more, 1).ranks.size() == 1);
+  }
   SECTION("rotary_emb.inv_freq is not a checked parameter") {
     f.tensors["model.layers.0.self_attn.rotary_emb.inv_freq"] = f.tensors.at("model.norm.weight");
     const auto want = sglang_expected(engine, f.names(), f.views(), f.model(), 1);

@@ -511,6 +511,7 @@ th::sglang_model read_model_config(const std::string& path) {
     throw th::error(th::errc::parse_error, path + ": tie_word_embeddings is not a boolean");
   }
   m.tie_word_embeddings = tied != j.end() && tied->get<bool>();
+  m.num_layers = number("num_hidden_layers", 0);  // 0: not given, the checkpoint's own count
   return m;
 }
 

@@ -641,15 +641,16 @@ std::string py_sglang_weights_checksum(const std::vector<std::string>& names, nb
 }
 
 #if TENSORHASH_PY_WITH_SGLANG_REPLIES
-/// sglang_expected(names, items, num_heads, num_kv_heads, head_dim, tie_word_embeddings, tp, mode,
-///                 canonical, nan_rule, threads, message) -> the reply's JSON text
+/// sglang_expected(names, items, num_heads, num_kv_heads, head_dim, tie_word_embeddings,
+///                 num_layers, tp, mode, canonical, nan_rule, threads, message) -> the reply's
+///                 JSON text
 /// What every rank of a tp-`tp` SGLang engine reports for the full HF tensors `items` (host).
 std::string py_sglang_expected(const std::vector<std::string>& names, nb::handle items,
                                std::int64_t num_heads, std::int64_t num_kv_heads,
-                               std::int64_t head_dim, bool tie_word_embeddings, std::int64_t tp,
-                               const std::string& mode, const std::string& canonical,
-                               const std::string& nan_rule, unsigned threads,
-                               const std::string& message) {
+                               std::int64_t head_dim, bool tie_word_embeddings,
+                               std::int64_t num_layers, std::int64_t tp, const std::string& mode,
+                               const std::string& canonical, const std::string& nan_rule,
+                               unsigned threads, const std::string& message) {
   const settings s = make_settings(mode, 0, canonical, nan_rule);
   if (!s.is_sglang()) {
     throw th::error(th::errc::invalid_argument,
@@ -663,7 +664,7 @@ std::string py_sglang_expected(const std::vector<std::string>& names, nb::handle
                     "SGLang's expected checksums are computed on the host: pass host tensors");
   }
   const std::vector<th::tensor_view> views = plain_views(b, "sglang_expected");
-  const th::sglang_model model{num_heads, num_kv_heads, head_dim, tie_word_embeddings};
+  const th::sglang_model model{num_heads, num_kv_heads, head_dim, tie_word_embeddings, num_layers};
   const unsigned n = threads_for(threads, b.bytes);
   nb::gil_scoped_release release;
   const th::sglang_checksums want = with_canon(s, [&](auto canon) {
@@ -824,8 +825,8 @@ NB_MODULE(_core, m) {
 #if TENSORHASH_PY_WITH_SGLANG_REPLIES
   m.def("sglang_expected", &py_sglang_expected, nb::arg("names"), nb::arg("items"),
         nb::arg("num_heads"), nb::arg("num_kv_heads"), nb::arg("head_dim"),
-        nb::arg("tie_word_embeddings"), nb::arg("tp"), nb::arg("mode"), nb::arg("canonical"),
-        nb::arg("nan_rule"), nb::arg("threads"), nb::arg("message"));
+        nb::arg("tie_word_embeddings"), nb::arg("num_layers"), nb::arg("tp"), nb::arg("mode"),
+        nb::arg("canonical"), nb::arg("nan_rule"), nb::arg("threads"), nb::arg("message"));
   m.def("sglang_compare", &py_sglang_compare, nb::arg("expected_text"), nb::arg("expected_label"),
         nb::arg("actual_text"), nb::arg("actual_label"));
 #endif

@@ -152,10 +152,11 @@ inline safetensors_header parse_safetensors(const std::uint8_t* bytes, std::uint
     }
     h.tensors.push_back(detail::parse_tensor_info(name, info, label + ": tensor \"" + name + "\""));
   }
-  std::sort(h.tensors.begin(), h.tensors.end(),
-            [](const safetensors_tensor& a, const safetensors_tensor& b) {
-              return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-            });
+  // Data order; ties (empty tensors at one offset) keep name order, as the Python reader's.
+  std::stable_sort(h.tensors.begin(), h.tensors.end(),
+                   [](const safetensors_tensor& a, const safetensors_tensor& b) {
+                     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+                   });
   std::uint64_t expected_begin = 0;
   const std::uint64_t data_bytes = size - h.data_offset;
   for (const auto& t : h.tensors) {
@@ -167,6 +168,11 @@ inline safetensors_header parse_safetensors(const std::uint8_t* bytes, std::uint
       nbytes = shape_only.nbytes();
     } catch (const error& e) {
       throw error(e.code(), where + ": " + e.message());
+    }
+    if (t.end < t.begin) {
+      throw error(errc::parse_error, where + ": data_offsets [" + std::to_string(t.begin) + ", " +
+                                         std::to_string(t.end) +
+                                         ") are reversed: the end is before the start");
     }
     if (t.begin != expected_begin) {
       throw error(errc::parse_error,

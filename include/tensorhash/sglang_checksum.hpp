@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -148,6 +149,7 @@ struct sglang_model {
   std::int64_t num_kv_heads = 0;
   std::int64_t head_dim = 0;
   bool tie_word_embeddings = false;  ///< no lm_head parameter: SGLang reuses embed_tokens
+  std::int64_t num_layers = 0;       ///< num_hidden_layers; 0: not known (highest layer index + 1)
 };
 
 /// @brief One parameter of one SGLang rank: its name and its bytes as views of the HF tensors.
@@ -197,6 +199,54 @@ inline composite_view vocab_rows(const tensor_view& full, std::int64_t tp, std::
   return composite_view(std::move(pieces), std::move(shape), full.dtype());
 }
 
+/// Refuses a checkpoint whose decoder layers are not all there: a layer index at or past the
+/// model's layer count, or a layer without a tensor other layers have (a shard left out, a
+/// truncated download). SGLang's loader would leave those parameters uninitialised.
+inline void check_layers(const std::map<std::string, tensor_view>& hf, std::int64_t num_layers) {
+  const std::string prefix = "model.layers.";
+  std::map<std::int64_t, std::set<std::string>> layers;
+  std::set<std::string> every;
+  for (const auto& entry : hf) {
+    const std::string& name = entry.first;
+    if (name.compare(0, prefix.size(), prefix) != 0) {
+      continue;
+    }
+    std::size_t end = prefix.size();
+    std::int64_t index = 0;
+    while (end < name.size() && name[end] >= '0' && name[end] <= '9' && index < (1 << 30)) {
+      index = index * 10 + (name[end++] - '0');
+    }
+    if (end == prefix.size() || end >= name.size() || name[end] != '.' ||
+        name.find("rotary_emb.inv_freq") != std::string::npos) {
+      continue;  // not a layer's tensor: refused, or skipped, by the mapping itself
+    }
+    if (num_layers > 0 && index >= num_layers) {
+      refuse("tensor \"" + name + "\" is past the model's " + std::to_string(num_layers) +
+             " layers (num_hidden_layers)");
+    }
+    layers[index].insert(name.substr(end + 1));
+    every.insert(name.substr(end + 1));
+  }
+  if (layers.empty()) {
+    return;
+  }
+  const std::int64_t count = num_layers > 0 ? num_layers : layers.rbegin()->first + 1;
+  for (std::int64_t i = 0; i < count; ++i) {
+    const auto it = layers.find(i);
+    const std::string layer = prefix + std::to_string(i);
+    if (it == layers.end()) {
+      refuse(layer + " has no tensors (the model has " + std::to_string(count) +
+             " layers): is a shard missing?");
+    }
+    for (const auto& suffix : every) {
+      if (it->second.count(suffix) == 0) {
+        refuse(layer + " lacks " + layer + "." + suffix + ", which other layers have: is a " +
+               "shard missing?");
+      }
+    }
+  }
+}
+
 }  // namespace sglang_map
 }  // namespace detail
 
@@ -212,7 +262,8 @@ inline composite_view vocab_rows(const tensor_view& full, std::int64_t tp, std::
  * @param names  HF tensor names (unique)
  * @param views  the full HF tensors, one per name
  * @throw error invalid_argument naming a tensor SGLang's Llama/Qwen2 loader would not take, a
- *        partner missing from a fused group, or shapes that do not split over `tp`
+ *        partner missing from a fused group, a decoder layer missing or lacking a tensor other
+ *        layers have (or past `model.num_layers`), or shapes that do not split over `tp`
  */
 inline std::vector<sglang_parameter> sglang_rank_parameters(const std::vector<std::string>& names,
                                                             const std::vector<tensor_view>& views,
@@ -230,6 +281,11 @@ inline std::vector<sglang_parameter> sglang_rank_parameters(const std::vector<st
     if (!hf.emplace(names[i], views[i]).second) {
       throw error(errc::duplicate_name, "tensor \"" + names[i] + "\" appears twice");
     }
+  }
+  // Checked before any layout: a tp past the heads would overflow the vocabulary's padding first.
+  if (model.num_heads <= 0 || model.num_heads % tp != 0) {
+    m::refuse("the model's " + std::to_string(model.num_heads) +
+              " attention heads are not divisible by tp " + std::to_string(tp));
   }
   const auto renamed = [](const std::string& name, const std::string& from, const std::string& to) {
     const std::size_t at = name.rfind(from);
@@ -303,6 +359,7 @@ inline std::vector<sglang_parameter> sglang_rank_parameters(const std::vector<st
                                 std::to_string(rank) + "): " + e.message());
     }
   }
+  m::check_layers(hf, model.num_layers);  // after the mapping: an unknown tensor is named first
   if (!model.tie_word_embeddings && hf.count("model.embed_tokens.weight") != 0 &&
       hf.count("lm_head.weight") == 0) {
     m::refuse("lm_head.weight is missing and the model does not tie its word embeddings");

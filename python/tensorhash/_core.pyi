@@ -11,7 +11,8 @@ def sglang_weights_checksum(names: Sequence[str], items: Sequence[Any], canonica
                             nan_rule: str) -> str: ...
 # SGLang's weight-checker replies: present when build_info()["sglang_replies"] is True.
 def sglang_expected(names: Sequence[str], items: Sequence[Any], num_heads: int,
-                    num_kv_heads: int, head_dim: int, tie_word_embeddings: bool, tp: int,
+                    num_kv_heads: int, head_dim: int, tie_word_embeddings: bool,
+                    num_layers: int, tp: int,
                     mode: str, canonical: str, nan_rule: str, threads: int,
                     message: str) -> str: ...
 def sglang_compare(expected_text: str, expected_label: str, actual_text: str,

@@ -163,17 +163,18 @@ def validate(doc: Any, label: str = "manifest") -> Dict[str, Any]:
         raise Error("parse_error", "%s: tensors is not an object" % label)
     digits = 16 if algorithm in _SHORT else 64
     entries = []
-    for name, t in tensors.items():
+    for name, t in sorted(tensors.items()):  # name order, as the C++ reader's std::map
         where = '%s: tensor "%s"' % (label, name)
         if not isinstance(t, dict):
             raise Error("parse_error", "%s is not an object" % where)
-        for key in ("dtype", "shape", "digest"):
-            if key not in t:
-                raise Error("parse_error", '%s: missing "%s"' % (where, key))
+        if "dtype" not in t:  # each key checked where the C++ reader requires it
+            raise Error("parse_error", '%s: missing "dtype"' % where)
         if t["dtype"] not in DTYPES:
             raise Error("parse_error", '%s: tensorhash: unknown_dtype: unknown dtype name "%s"'
                         % (where, _clip(t["dtype"]) if isinstance(t["dtype"], str)
                            else _brief(t["dtype"])))
+        if "shape" not in t:
+            raise Error("parse_error", '%s: missing "shape"' % where)
         shape = t["shape"]
         if not isinstance(shape, list) or len(shape) > 8:
             raise Error("parse_error", "%s: shape is not an array of at most 8 dimensions"
@@ -186,6 +187,8 @@ def validate(doc: Any, label: str = "manifest") -> Dict[str, Any]:
             if nbytes > (1 << 61) - 1:
                 raise Error("parse_error", "%s: shape holds more bytes than SHA-256's limit of "
                             "2^61-1" % where)
+        if "digest" not in t:
+            raise Error("parse_error", '%s: missing "digest"' % where)
         digest = _digest(t["digest"], where, digits)
         leaves = None
         if "leaves" in t:
@@ -278,15 +281,23 @@ def _check_nesting(doc: Any) -> None:
 def parse_json(text: Union[str, bytes], label: str) -> Any:
     """A JSON document as strictly as the C++ reader (detail::parse_json_strict) takes it:
     Error(duplicate_name) for a duplicate key; Error(parse_error) naming `label` for invalid
-    JSON or UTF-8, a byte-order mark, NaN/Infinity, a number past the double range, a "-0"
-    integer, or nesting deeper than MAX_JSON_DEPTH."""
+    JSON or UTF-8, a NUL byte, a byte-order mark, NaN/Infinity, a number past the double range,
+    a "-0" integer, or nesting deeper than MAX_JSON_DEPTH."""
+    if not isinstance(text, (str, bytes)):
+        raise Error("invalid_argument", "%s: expected JSON text (str or bytes), got %s"
+                    % (label, type(text).__name__))
     try:
-        if isinstance(text, bytes):
-            if text.startswith(b"\xef\xbb\xbf"):
-                raise _Refused("it starts with a byte-order mark (remove it)")
-            text = text.decode("utf-8")
-        elif text.startswith("\ufeff"):
+        raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+        if raw.startswith(b"\xef\xbb\xbf"):
             raise _Refused("it starts with a byte-order mark (remove it)")
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise _Refused("invalid UTF-8 at offset %d" % e.start) from None
+        nul = raw.find(b"\0")
+        if nul >= 0:
+            raise _Refused("a NUL byte at offset %d" % nul)
         doc = json.loads(text, object_pairs_hook=_no_duplicates(label), parse_int=_json_int,
                          parse_float=_json_float, parse_constant=_json_constant)
         _check_nesting(doc)
@@ -311,11 +322,21 @@ def dumps(m: Mapping[str, Any]) -> str:
     return json.dumps(m, indent=1, ensure_ascii=False) + "\n"
 
 
+def fspath(path: Any) -> str:
+    """os.fspath(path) as a str; Error(invalid_argument) for what is not a path."""
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        raise Error("invalid_argument", "expected a path (str, bytes or os.PathLike), got %s"
+                    % type(path).__name__) from None
+    return os.fsdecode(p)
+
+
 def open_regular(path: PathLike):
     """`path` opened for reading when it is a regular file. The type is checked before opening
     (opening a FIFO with no writer waits forever, opening a device may act on it) and again on
     what was opened. Raises Error(io_error) naming the file, as the C++ reader does."""
-    label = os.fspath(path)
+    label = fspath(path)
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             raise Error("io_error", "%s: not a regular file" % label)
@@ -345,7 +366,7 @@ def read_bytes(path: PathLike) -> bytes:
 
 def load(path: PathLike) -> Dict[str, Any]:
     """Reads a manifest file. Raises Error(io_error) or Error(parse_error) naming the file."""
-    return loads(read_bytes(path), os.fspath(path))
+    return loads(read_bytes(path), fspath(path))
 
 
 def save(m: Mapping[str, Any], path: PathLike) -> None:
@@ -537,7 +558,10 @@ class Comparison:
 def _as_manifest(m: Any, label: str) -> Dict[str, Any]:
     if isinstance(m, (str, os.PathLike)):
         return load(m)
-    return validate(m if isinstance(m, dict) else dict(m), label)
+    if not isinstance(m, Mapping):
+        raise Error("invalid_argument", "%s: expected a manifest (a dict) or a path, got %s"
+                    % (label, type(m).__name__))
+    return validate(dict(m), label)
 
 
 def compare(expected: Any, actual: Any) -> Comparison:

@@ -46,11 +46,11 @@ def parse_header(data: Any, size: int, label: str) -> Tuple[List[tuple], Dict[st
         raise Error("parse_error", "%s: header is not a JSON object" % label)
     metadata: Dict[str, str] = {}
     tensors = []
-    for name, info in header.items():
+    for name, info in sorted(header.items()):  # name order, as the C++ reader's std::map
         if name == "__metadata__":
             if not isinstance(info, dict):
                 raise Error("parse_error", "%s: __metadata__ is not an object" % label)
-            for key, value in info.items():
+            for key, value in sorted(info.items()):
                 if not isinstance(value, str):
                     raise Error("parse_error", '%s: __metadata__ value of "%s" is not a string'
                                 % (label, key))
@@ -91,6 +91,9 @@ def parse_header(data: Any, size: int, label: str) -> Tuple[List[tuple], Dict[st
         if nbytes > (1 << 61) - 1:
             raise Error("size_overflow", "%s: byte size of %d elements of %s exceeds the 2^61-1 "
                         "byte limit of SHA-256" % (where, numel, dtype))
+        if end < begin:
+            raise Error("parse_error", "%s: data_offsets [%d, %d) are reversed: the end is "
+                        "before the start" % (where, begin, end))
         if begin != expected_begin:
             raise Error("parse_error", "%s: data starts at %d but %s%d" % (
                 where, begin, "overlaps the previous tensor, which ends at "
@@ -193,7 +196,7 @@ def expand_paths(paths: Sequence[Any]) -> List[str]:
     """Files of a checkpoint: each directory gives its ``*.safetensors`` files, sorted."""
     files: List[str] = []
     for p in paths:
-        p = os.fspath(p)
+        p = _m.fspath(p)
         if os.path.isdir(p):
             found = sorted(os.path.join(p, e) for e in os.listdir(p) if e.endswith(".safetensors"))
             for f in found:  # a dangling link or a FIFO is no shard to leave out silently

@@ -39,6 +39,7 @@ class ModelShape(NamedTuple):
     num_kv_heads: int
     head_dim: int
     tie_word_embeddings: bool
+    num_layers: int = 0  # num_hidden_layers; 0: not known (the highest layer index + 1)
 
 
 def _positive(config: Dict[str, Any], key: str, label: str) -> Optional[int]:
@@ -46,7 +47,7 @@ def _positive(config: Dict[str, Any], key: str, label: str) -> Optional[int]:
     value = config.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 1 << 63:
         raise Error("parse_error", '%s: "%s" is not a positive integer' % (label, key))
     return value
 
@@ -86,12 +87,18 @@ def model_of(config: Any) -> ModelShape:
                         % (label, _m._brief(arch)))
     heads = _required(config, "num_attention_heads", label)
     kv_heads = _positive(config, "num_key_value_heads", label) or heads
-    head_dim = _positive(config, "head_dim", label) or \
-        _required(config, "hidden_size", label) // heads
+    head_dim = _positive(config, "head_dim", label)
+    if head_dim is None:
+        hidden = _required(config, "hidden_size", label)
+        if hidden % heads:
+            raise Error("parse_error", "%s: hidden_size %d is not a multiple of "
+                        "num_attention_heads and no head_dim is given" % (label, hidden))
+        head_dim = hidden // heads
     tied = config.get("tie_word_embeddings", False)
     if not isinstance(tied, bool):
         raise Error("parse_error", "%s: tie_word_embeddings is not a boolean" % label)
-    return ModelShape(heads, kv_heads, head_dim, tied)
+    layers = _positive(config, "num_hidden_layers", label) or 0
+    return ModelShape(heads, kv_heads, head_dim, tied, layers)
 
 
 # ---- expected replies -----------------------------------------------------------------------
@@ -106,8 +113,8 @@ def check_settings(mode: str, as_dtype: Any, nan_rule: str) -> str:
 
 
 def check_tp(tp: Any) -> int:
-    if isinstance(tp, bool) or not isinstance(tp, int) or tp < 1:
-        raise Error("invalid_argument", "tp must be at least 1, got %r" % (tp,))
+    if isinstance(tp, bool) or not isinstance(tp, int) or not 1 <= tp < 1 << 63:
+        raise Error("invalid_argument", "tp must be an int from 1 to 2^63-1, got %r" % (tp,))
     return tp
 
 
@@ -119,8 +126,8 @@ def expected_text(names: List[str], entries: Sequence[Any], model: ModelShape, t
     message = "expected by tensorhash: %s, tp %d" % (
         _m.describe_settings(_m.settings_header(mode, 0, canonical, nan_rule)), tp)
     return _core.sglang_expected(names, list(entries), model.num_heads, model.num_kv_heads,
-                                 model.head_dim, model.tie_word_embeddings, tp, mode, canonical,
-                                 nan_rule, threads, message)
+                                 model.head_dim, model.tie_word_embeddings, model.num_layers, tp,
+                                 mode, canonical, nan_rule, threads, message)
 
 
 # ---- comparison -----------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def check_settings(mode: str, chunk_bytes: int, as_dtype: Any, nan_rule: str) ->
 def threads_arg(threads: Optional[int]) -> int:
     if threads is None:
         return 0
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads < 1 << 32:
         raise Error("invalid_argument", "threads must be None or an int >= 0, got %r"
                     % (threads,))
     return threads
@@ -133,6 +133,26 @@ def _cuda_device(x: Any) -> Optional[int]:
     return int(index) if int(kind) in _CUDA_DEVICE_TYPES else None
 
 
+def _check_numpy(x: Any, label: str) -> None:
+    """Says why a numpy array no DLPack or buffer export gives as a tensor is none."""
+    dt = x.dtype
+    if dt.fields is not None:
+        raise Error("invalid_argument", "%s: a structured numpy array (fields %s) is not a "
+                    "tensor of one dtype; hash each field, or x.view(numpy.uint8) for its bytes"
+                    % (label, ", ".join(dt.names)))
+    if dt.kind == "O":
+        raise Error("invalid_argument", "%s: a numpy array of Python objects holds references, "
+                    "not values; convert it to a numeric dtype first" % label)
+    if dt.kind in "USVMm":
+        raise Error("invalid_argument", "%s: numpy dtype %s (strings, bytes or dates) is not a "
+                    "number type tensorhash hashes; x.view(numpy.uint8) hashes its bytes"
+                    % (label, dt.str))
+    if dt.byteorder == ">" or (dt.byteorder == "=" and sys.byteorder == "big"):
+        raise Error("invalid_argument", "%s: a big-endian numpy array (%s): tensorhash hashes "
+                    "little-endian values (the safetensors byte order); pass "
+                    "x.astype(x.dtype.newbyteorder('<'))" % (label, dt.str))
+
+
 def prepare(x: Any, label: str, stream: Any = None, dtype: Optional[str] = None,
             shape: Optional[Sequence[int]] = None) -> Prepared:
     """Normalises one tensor (see the module comment)."""
@@ -152,6 +172,9 @@ def prepare(x: Any, label: str, stream: Any = None, dtype: Optional[str] = None,
             raise Error("invalid_argument", "%s: a view with PyTorch's %s bit set (such as "
                         "c.conj().imag): its memory holds the values %s; hash "
                         "x.resolve_neg().resolve_conj() (a copy)" % (label, bit, held))
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(x, numpy.ndarray):
+        _check_numpy(x, label)
     device = _cuda_device(x)
     handle = 0
     if device is not None:

@@ -292,3 +292,126 @@ def test_soak_files_changed_while_hashed(tmp_path, change):
                 assert json.loads(out) in (before, after), err[-300:]
     if change == "truncate":
         assert changed_seen > 0  # at least one truncation landed mid-hash and was reported
+
+
+def mutants(seed: bytes, rng, n):
+    """`n` malformed variants of `seed`: cut short, bytes flipped or set, spans duplicated."""
+    out = []
+    for i in range(n):
+        b = bytearray(seed)
+        kind = i % 4
+        if kind == 0:
+            b = b[:rng.randrange(len(b) + 1)]
+        elif kind == 1:
+            for _ in range(rng.randint(1, 3)):
+                if b:
+                    b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+        elif kind == 2:
+            if b:
+                b[rng.randrange(len(b))] = rng.choice(b'"{}[],:-0eE.\\\x00\xff')
+        else:
+            if len(b) > 2:
+                at, size = rng.randrange(len(b)), rng.randint(1, 12)
+                b[at:at] = b[at:at + size]
+        out.append(bytes(b))
+    return out
+
+
+@pytest.mark.skipif(not CLI, reason="set TENSORHASH_CLI to the C++ tensorhash binary")
+def test_both_clis_agree_on_the_fuzz_corpora_and_their_mutants(tmp_path, capsys):
+    """Every seed of fuzz/make_corpus.py and 250 mutants of each through `hash` (safetensors) or
+    `compare` (manifests, replies): the same exit code and first line from both readers."""
+    import random
+    corpus = tmp_path / "corpus"
+    here = os.path.dirname(os.path.abspath(__file__))
+    subprocess.run([sys.executable, os.path.join(here, "..", "..", "fuzz", "make_corpus.py"),
+                    str(corpus)], check=True)
+    rng = random.Random(25)
+    checked = 0
+    for target, verb in (("fuzz_safetensors", "hash"), ("fuzz_manifest", "compare"),
+                         ("fuzz_sglang_reply", "compare")):
+        for seed in sorted((corpus / target).iterdir()):
+            for k, data in enumerate([seed.read_bytes()] + mutants(seed.read_bytes(), rng, 250)):
+                f = tmp_path / ("case.safetensors" if verb == "hash" else "case.json")
+                f.write_bytes(data)
+                args = [verb, str(f)] + ([str(f)] if verb == "compare" else [])
+                cpp = run_cpp(*args)
+                rc = pycli.main(args)
+                out, err = capsys.readouterr()
+                py = subprocess.CompletedProcess(args, rc, out, err)
+                # the output when both succeed (the timing line differs), else the first line
+                what = (lambda r: r.stdout) if cpp.returncode == rc == 0 else first_line
+                assert (cpp.returncode, what(cpp)) == (py.returncode, what(py)), \
+                    (target, seed.name, k, data[:300])
+                checked += 1
+    assert checked > 2000
+
+
+def test_expect_refuses_a_checkpoint_missing_a_layers_tensors(ref, tmp_path):
+    """A shard left out: `expect` names the layer and the tensor, in both command lines."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import test_sglang_expect as se
+    if not tensorhash.build_info()["sglang_replies"]:
+        pytest.skip("built without SGLang replies (nlohmann-json)")
+    tensors = se.model(3, True)
+    cfg = dict(se.config(True), num_hidden_layers=se.LAYERS)
+    d = tmp_path / "ckpt"
+    d.mkdir()
+    ref.write_safetensors(str(d / "model.safetensors"),
+                          {n: t for n, t in tensors.items() if "layers.1.mlp.down_proj" not in n})
+    (d / "config.json").write_text(json.dumps(cfg))
+    for run in clis():
+        r = run("expect", d, "--tp", 2)
+        assert r.returncode == 2, r.stderr
+        assert ("model.layers.1 lacks model.layers.1.mlp.down_proj.weight, which other layers "
+                "have: is a shard missing?") in r.stderr
+    (d / "config.json").write_text(json.dumps(dict(cfg, num_hidden_layers=3)))
+    ref.write_safetensors(str(d / "model.safetensors"), tensors)
+    lines = set()
+    for run in clis():
+        r = run("expect", d, "--tp", 2)
+        assert r.returncode == 2 and "model.layers.2 has no tensors (the model has 3 layers)" \
+            in r.stderr, r.stderr
+        lines.add(r.stderr)
+        r = run("expect", d, "--tp", 2 ** 62)
+        assert r.returncode == 2 and "are not divisible by tp 4611686018427387904" in r.stderr
+    assert len(lines) == 1
+
+
+def test_numpy_arrays_that_are_no_tensors_say_why():
+    np = pytest.importorskip("numpy")
+    for a, why in [(np.zeros(4, ">f4"), "a big-endian numpy array (>f4)"),
+                   (np.zeros(3, [("a", "<i4"), ("b", "<f4")]), "structured numpy array"),
+                   (np.array([1, "x"], dtype=object), "Python objects"),
+                   (np.zeros(2, "U3"), "numpy dtype <U3")]:
+        with pytest.raises(tensorhash.Error, match="invalid_argument") as e:
+            tensorhash.digest(a)
+        assert why in str(e.value)
+
+
+def test_hostile_arguments_raise_tensorhash_errors(tmp_path):
+    """Arguments of the wrong type or range: a tensorhash.Error naming the argument, never a
+    TypeError from the binding or an AttributeError from inside."""
+    np = pytest.importorskip("numpy")
+    probes = [
+        lambda: tensorhash.digest(np.zeros(4), threads=2 ** 70),
+        lambda: tensorhash.loads(5),
+        lambda: tensorhash.load(5),
+        lambda: tensorhash.load(None),
+        lambda: tensorhash.compare(1, 2),
+        lambda: tensorhash.checkpoint_manifest(5),
+        lambda: tensorhash.checkpoint_manifest([None]),
+        lambda: tensorhash.expected_shard_digest(
+            tensorhash.Layout.vocab_parallel(2, 0, vocab_size=1000, pad_to=0),
+            np.zeros((1000, 4), np.float32)),
+        lambda: tensorhash.sglang_expected({"a": np.zeros(2)},
+                                           {"num_attention_heads": 2, "hidden_size": 4},
+                                           tp=2 ** 70),
+        lambda: tensorhash.sglang_expected({"a": np.zeros(2)},
+                                           {"num_attention_heads": 2 ** 63, "hidden_size": 4},
+                                           tp=2),
+        lambda: tensorhash.loads("[" * 100000),
+    ]
+    for probe in probes:
+        with pytest.raises(tensorhash.Error):
+            probe()

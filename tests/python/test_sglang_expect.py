@@ -154,8 +154,8 @@ def test_expected_refuses_what_sglang_would_not_load(qwen2):
     sd = arrays(qwen2)
     bad_input = [
         (dict(sd), config(True), 3, {}, "divisible"),          # 8 heads over 3 ranks
-        (dict(sd), config(True), 0, {}, "tp must be at least 1"),
-        (dict(sd), config(True), True, {}, "tp must be at least 1"),
+        (dict(sd), config(True), 0, {}, "tp must be an int from 1 to 2^63-1"),
+        (dict(sd), config(True), True, {}, "tp must be an int from 1 to 2^63-1"),
         (dict(sd), config(True), 2, {"mode": "tree"}, "sglang-cpu"),
         (dict(sd, **{"model.layers.0.mlp.experts.0.w1.weight": np.zeros((2, 2), np.float32)}),
          config(True), 1, {}, "experts"),

@@ -26,7 +26,9 @@ constexpr int json_max_depth = 64;
 
 /**
  * @brief Builds a document from nlohmann's SAX events (linear in its size: no callback
- *        re-reading every value) and stops at the first duplicate key, the first "-0" integer
+ *        re-reading every value) and stops at the end of the first object that repeats a key
+ *        (where Python's object_pairs_hook sees it: both readers name the same problem), the
+ *        first "-0" integer
  *        (the Python reader's int() would take it as 0, C++ callers see a signed value) or a
  *        nesting deeper than json_max_depth.
  */
@@ -49,14 +51,18 @@ class strict_json_builder {
   bool binary(json::binary_t&) { return false; }  // never produced by the JSON parser
   bool start_object(std::size_t) { return open(json::object()); }
   bool start_array(std::size_t) { return open(json::array()); }
-  bool end_object() { return close(); }
+  bool end_object() {
+    if (!duplicates_.back().empty()) {
+      duplicate_ = true;
+      problem_ = "key \"" + duplicates_.back() + "\" appears twice";
+      return false;
+    }
+    return close();
+  }
   bool end_array() { return close(); }
   bool key(json::string_t& k) {
-    json& object = *stack_.back();
-    if (object.contains(k)) {
-      duplicate_ = true;
-      problem_ = "key \"" + k + "\" appears twice";
-      return false;
+    if (stack_.back()->contains(k) && duplicates_.back().empty()) {
+      duplicates_.back() = k;  // reported when the object closes, as Python's object hook does
     }
     key_ = std::move(k);
     return true;
@@ -93,26 +99,41 @@ class strict_json_builder {
       return false;
     }
     stack_.push_back(place(std::move(container)));
+    duplicates_.emplace_back();
     return true;
   }
   bool close() {
     stack_.pop_back();
+    duplicates_.pop_back();
     return true;
   }
 
   json root_;
   std::vector<json*> stack_;  ///< the open containers (pointers stay valid: only the top grows)
+  std::vector<std::string> duplicates_;  ///< per open container, its first repeated key
   std::string key_;
   std::string problem_;
   bool duplicate_ = false;
 };
 
-/// @throw error parse_error naming `label` for invalid JSON (UTF-8 included), a byte-order mark,
-///        a "-0" integer or nesting deeper than json_max_depth; duplicate_name for a duplicate key
+/// @throw error parse_error naming `label` for invalid JSON (UTF-8 included), a NUL byte, a
+///        byte-order mark, a "-0" integer or nesting deeper than json_max_depth; duplicate_name
+///        for a duplicate key
 inline nlohmann::json parse_json_strict(std::string_view text, const std::string& label) {
   if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") {
     throw error(errc::parse_error,
                 label + ": not valid JSON: it starts with a byte-order mark (remove it)");
+  }
+  // Checked whole before parsing, as Python decodes before it parses: both name one problem.
+  const std::size_t bad = utf8_invalid_at(text);
+  if (bad != std::string_view::npos) {
+    throw error(errc::parse_error,
+                label + ": not valid JSON: invalid UTF-8 at offset " + std::to_string(bad));
+  }
+  const std::size_t nul = text.find('\0');
+  if (nul != std::string_view::npos) {  // nlohmann's lexer would take it as the end of input
+    throw error(errc::parse_error,
+                label + ": not valid JSON: a NUL byte at offset " + std::to_string(nul));
   }
   strict_json_builder builder;
   bool ok = false;

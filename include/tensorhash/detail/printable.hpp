@@ -52,6 +52,24 @@ inline long utf8_at(std::string_view s, std::size_t i, std::size_t& len) {
   return cp;
 }
 
+/// @return the offset of the first byte of `s` that starts no well-formed UTF-8 sequence, or
+///         npos when all of `s` is UTF-8
+inline std::size_t utf8_invalid_at(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = 1;
+    if (utf8_at(s, i, len) < 0) {
+      return i;
+    }
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 /**
  * @brief `s` as one printable line: backslash, newline, carriage return and tab as `\\`, `\n`,
  *        `\r`, `\t`; other control characters (C0, DEL, C1), line and paragraph separators and
