@@ -52,6 +52,15 @@ def main():
     single = dict(reply["ranks"][0], parallelism_info=reply["ranks"][0]["parallelism_info"][0])
     for name, doc in (("http", reply), ("list", reply["ranks"]), ("single", single)):
         write(os.path.join(out, "fuzz_sglang_reply"), "seed-%s" % name, json.dumps(doc).encode())
+    # HF configs as `expect` reads them: Qwen2 (untied, layers given), Llama (tied, head_dim).
+    for name, doc in (("qwen2", {"architectures": ["Qwen2ForCausalLM"], "hidden_size": 32,
+                                 "num_attention_heads": 8, "num_key_value_heads": 2,
+                                 "num_hidden_layers": 2, "tie_word_embeddings": False,
+                                 "rope_theta": 1000000.0, "torch_dtype": "bfloat16"}),
+                      ("llama", {"architectures": ["LlamaForCausalLM"], "head_dim": 4,
+                                 "num_attention_heads": 8, "hidden_size": 32,
+                                 "tie_word_embeddings": True, "rope_scaling": None})):
+        write(os.path.join(out, "fuzz_config"), "seed-%s" % name, json.dumps(doc).encode())
     write(os.path.join(out, "fuzz_hex"), "seed-empty-sha", ref.exact_digest(b"").encode())
     write(os.path.join(out, "fuzz_hex"), "seed-upper", ref.exact_digest(b"x").upper().encode())
 

@@ -462,59 +462,6 @@ std::string find_config(const std::vector<std::string>& paths, const expect_opti
   return config.string();
 }
 
-/// The shape facts SGLang's sharding needs, from an HF config.json (Llama, Mistral or Qwen2).
-th::sglang_model read_model_config(const std::string& path) {
-  // a regular file (no FIFO waits), strict JSON of bounded depth, or io_error / parse_error
-  const nlohmann::json j = th::detail::parse_json_strict(th::detail::read_whole_file(path), path);
-  const auto number = [&](const char* key, std::int64_t fallback) -> std::int64_t {
-    const auto it = j.find(key);
-    if (it == j.end() || it->is_null()) {
-      if (fallback < 0) {
-        throw th::error(th::errc::parse_error, path + ": missing \"" + std::string(key) + "\"");
-      }
-      return fallback;
-    }
-    if (!it->is_number_integer() || it->get<std::int64_t>() <= 0) {
-      throw th::error(th::errc::parse_error,
-                      path + ": \"" + std::string(key) + "\" is not a positive integer");
-    }
-    return it->get<std::int64_t>();
-  };
-  const auto arch = j.find("architectures");
-  if (arch != j.end()) {
-    const std::set<std::string> known{"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
-    if (!arch->is_array() || arch->size() != 1 || !arch->front().is_string() ||
-        known.count(arch->front().get<std::string>()) == 0) {
-      throw th::error(th::errc::invalid_argument,
-                      path + ": architectures " + th::detail::json_brief(*arch) +
-                          ": expected checksums are known for LlamaForCausalLM, "
-                          "MistralForCausalLM and Qwen2ForCausalLM only");
-    }
-  }
-  th::sglang_model m;
-  m.num_heads = number("num_attention_heads", -1);
-  m.num_kv_heads = number("num_key_value_heads", m.num_heads);
-  const auto head_dim = j.find("head_dim");
-  if (head_dim != j.end() && !head_dim->is_null()) {
-    m.head_dim = number("head_dim", -1);
-  } else {
-    const std::int64_t hidden = number("hidden_size", -1);
-    if (hidden % m.num_heads != 0) {
-      throw th::error(th::errc::parse_error, path + ": hidden_size " + std::to_string(hidden) +
-                                                 " is not a multiple of num_attention_heads and "
-                                                 "no head_dim is given");
-    }
-    m.head_dim = hidden / m.num_heads;
-  }
-  const auto tied = j.find("tie_word_embeddings");
-  if (tied != j.end() && !tied->is_boolean()) {
-    throw th::error(th::errc::parse_error, path + ": tie_word_embeddings is not a boolean");
-  }
-  m.tie_word_embeddings = tied != j.end() && tied->get<bool>();
-  m.num_layers = number("num_hidden_layers", 0);  // 0: not given, the checkpoint's own count
-  return m;
-}
-
 int run_expect(const std::vector<std::string>& paths, const hash_options& o,
                const expect_options& e, const std::string& out) {
   settings_of(o);
@@ -531,7 +478,7 @@ int run_expect(const std::vector<std::string>& paths, const hash_options& o,
   inputs.push_back(config);
   refuse_output_among(out, inputs);
   const checkpoint c = open_checkpoint(paths);
-  const th::sglang_model model = read_model_config(config);
+  const th::sglang_model model = th::read_sglang_model_config(config);
   const auto start = std::chrono::steady_clock::now();
   const th::sglang_checksums want = with_canonicalization(o, [&](auto canon) {
     using Canon = decltype(canon);

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <variant>
 #include <vector>
@@ -329,6 +330,75 @@ inline nlohmann::ordered_json to_json(const sglang_comparison& c) {
                        {"actual", c.per_engine->actual.to_hex()}};
   }
   return j;
+}
+
+/**
+ * @brief The shape facts SGLang's sharding needs, from the text of an HF config.json (Llama,
+ *        Mistral or Qwen2): `num_attention_heads`; `num_key_value_heads` (default: the heads);
+ *        `head_dim` (default: `hidden_size` / heads, which must divide); `tie_word_embeddings`
+ *        (default false); `num_hidden_layers` (default: not known); `architectures`, when
+ *        present, one of the three. The Python package's `model_of` reads it alike.
+ * @param label names the file in messages
+ * @throw error parse_error naming `label` and the key; invalid_argument for another
+ *        architecture
+ */
+inline sglang_model sglang_model_from_config(std::string_view text, const std::string& label) {
+  const nlohmann::json j = detail::parse_json_strict(text, label);
+  if (!j.is_object()) {
+    throw error(errc::parse_error, label + ": not a JSON object");
+  }
+  const auto number = [&](const char* key, std::int64_t fallback) -> std::int64_t {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+      if (fallback < 0) {
+        throw error(errc::parse_error, label + ": missing \"" + std::string(key) + "\"");
+      }
+      return fallback;
+    }
+    if (!it->is_number_integer() || it->get<std::int64_t>() <= 0) {
+      throw error(errc::parse_error,
+                  label + ": \"" + std::string(key) + "\" is not a positive integer");
+    }
+    return it->get<std::int64_t>();
+  };
+  const auto arch = j.find("architectures");
+  if (arch != j.end()) {
+    const std::set<std::string> known{"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
+    if (!arch->is_array() || arch->size() != 1 || !arch->front().is_string() ||
+        known.count(arch->front().get<std::string>()) == 0) {
+      throw error(errc::invalid_argument, label + ": architectures " + detail::json_brief(*arch) +
+                                              ": expected checksums are known for "
+                                              "LlamaForCausalLM, MistralForCausalLM and "
+                                              "Qwen2ForCausalLM only");
+    }
+  }
+  sglang_model m;
+  m.num_heads = number("num_attention_heads", -1);
+  m.num_kv_heads = number("num_key_value_heads", m.num_heads);
+  const auto head_dim = j.find("head_dim");
+  if (head_dim != j.end() && !head_dim->is_null()) {
+    m.head_dim = number("head_dim", -1);
+  } else {
+    const std::int64_t hidden = number("hidden_size", -1);
+    if (hidden % m.num_heads != 0) {
+      throw error(errc::parse_error, label + ": hidden_size " + std::to_string(hidden) +
+                                         " is not a multiple of num_attention_heads and no "
+                                         "head_dim is given");
+    }
+    m.head_dim = hidden / m.num_heads;
+  }
+  const auto tied = j.find("tie_word_embeddings");
+  if (tied != j.end() && !tied->is_boolean()) {
+    throw error(errc::parse_error, label + ": tie_word_embeddings is not a boolean");
+  }
+  m.tie_word_embeddings = tied != j.end() && tied->get<bool>();
+  m.num_layers = number("num_hidden_layers", 0);  // 0: not given, the checkpoint's own count
+  return m;
+}
+
+/// @brief Reads an HF config.json (sglang_model_from_config). @throw error io_error as well
+inline sglang_model read_sglang_model_config(const std::string& path) {
+  return sglang_model_from_config(detail::read_whole_file(path), path);
 }
 
 /// @brief Reads a reply file. @throw error io_error, parse_error naming the file

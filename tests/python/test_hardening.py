@@ -319,8 +319,9 @@ def mutants(seed: bytes, rng, n):
 
 @pytest.mark.skipif(not CLI, reason="set TENSORHASH_CLI to the C++ tensorhash binary")
 def test_both_clis_agree_on_the_fuzz_corpora_and_their_mutants(tmp_path, capsys):
-    """Every seed of fuzz/make_corpus.py and 250 mutants of each through `hash` (safetensors) or
-    `compare` (manifests, replies): the same exit code and first line from both readers."""
+    """Every seed of fuzz/make_corpus.py and 250 mutants of each through `hash` (safetensors),
+    `compare` (manifests, replies) or `expect --config` (HF configs): the same exit code and
+    first line (or output) from both readers."""
     import random
     corpus = tmp_path / "corpus"
     here = os.path.dirname(os.path.abspath(__file__))
@@ -328,13 +329,22 @@ def test_both_clis_agree_on_the_fuzz_corpora_and_their_mutants(tmp_path, capsys)
                     str(corpus)], check=True)
     rng = random.Random(25)
     checked = 0
+    ckpt = tmp_path / "ckpt.safetensors"  # for configs: a Qwen2-shaped model of 2 layers
+    sys.path.insert(0, here)
+    import test_sglang_expect as se
+    hf = se.model(4, True)
+    safetensors(ckpt, dict(sorted(hf.items())))
     for target, verb in (("fuzz_safetensors", "hash"), ("fuzz_manifest", "compare"),
-                         ("fuzz_sglang_reply", "compare")):
+                         ("fuzz_sglang_reply", "compare"), ("fuzz_config", "expect")):
+        if verb == "expect" and not tensorhash.build_info()["sglang_replies"]:
+            continue
         for seed in sorted((corpus / target).iterdir()):
             for k, data in enumerate([seed.read_bytes()] + mutants(seed.read_bytes(), rng, 250)):
                 f = tmp_path / ("case.safetensors" if verb == "hash" else "case.json")
                 f.write_bytes(data)
                 args = [verb, str(f)] + ([str(f)] if verb == "compare" else [])
+                if verb == "expect":
+                    args = [verb, str(ckpt), "--tp", "2", "--config", str(f)]
                 cpp = run_cpp(*args)
                 rc = pycli.main(args)
                 out, err = capsys.readouterr()
