@@ -109,6 +109,29 @@ TEST_CASE("A SIGBUS that is not a guarded mapping's still ends the process", "[f
   REQUIRE(::waitpid(child, &status, 0) == child);
   CHECK(WIFSIGNALED(status));
   CHECK(WTERMSIG(status) == SIGBUS);
+  const pid_t ignoring = ::fork();  // a sent SIGBUS that was ignored before stays ignored
+  REQUIRE(ignoring >= 0);
+  if (ignoring == 0) {
+    detail::map_guards().previous = {};
+    detail::map_guards().previous.sa_handler = SIG_IGN;
+    ::raise(SIGBUS);
+    ::_exit(3);
+  }
+  REQUIRE(::waitpid(ignoring, &status, 0) == ignoring);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 3);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("Every guard of a truncated range is marked", "[file_io]") {
+  const std::string path = temp_path("twice.bin");
+  write_bytes(path, std::string(1 << 16, 'a'));
+  const detail::mapped_file m(path);
+  const detail::map_guard again(m.data(), m.size());  // as Python's MapGuard over a mapping
+  REQUIRE(::truncate(path.c_str(), 100) == 0);
+  CHECK(m.data()[(1 << 16) - 1] == 0);
+  CHECK(again.faulted());
+  CHECK(m.changed());
   std::remove(path.c_str());
 }
 

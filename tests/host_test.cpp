@@ -4,6 +4,7 @@
 #include <tensorhash/host.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <random>
@@ -193,4 +194,28 @@ TEST_CASE("A thread count past 4 x the hardware threads is capped, not started",
   const char abc[] = "abc";
   CHECK(engine.hash(tensor_view(abc, dtype::U8, {3})).to_hex() ==
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEMPLATE_TEST_CASE("cancel() stops a running hash on every thread; the engine then refuses",
+                   "[host][error]", exact, tree) {
+  // 2^40 bytes of a broadcast view: minutes of hashing unless cancel() stops it.
+  static const std::uint8_t zero = 0;
+  const std::int64_t shape[1] = {std::int64_t{1} << 40};
+  const std::int64_t strides[1] = {0};
+  const tensor_view huge(&zero, dtype::U8, 1, shape, strides);
+  host_engine<TestType> engine(TestType{}, 2);
+  errc code = errc::null_data;
+  std::thread hashing([&] {
+    try {
+      engine.hash(std::vector<tensor_view>{huge});
+    } catch (const error& e) {
+      code = e.code();
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  engine.cancel();
+  hashing.join();
+  CHECK(code == errc::cancelled);
+  CHECK(engine.hashed_bytes() < huge.nbytes());
+  CHECK(code_of([&] { engine.hash(std::vector<tensor_view>{huge}); }) == errc::cancelled);
 }

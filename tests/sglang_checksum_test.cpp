@@ -285,6 +285,20 @@ TEST_CASE("tensors SGLang's Llama/Qwen2 loaders do not take are refused", "[sgla
                       Catch::Contains("model.layers.2 has no tensors (the model has 3 layers)"));
     more.num_layers = 2;
     CHECK(sglang_expected(engine, g.names(), g.views(), more, 1).ranks.size() == 1);
+    for (const char* odd :
+         {"model.layers.01.mlp.down_proj.weight", "model.layers.99999999999.mlp.down_proj.weight",
+          "model.layers.x.mlp.down_proj.weight"}) {
+      model_fixture h(false);
+      h.tensors[odd] = h.tensors.at("model.layers.1.mlp.down_proj.weight");
+      CHECK_THROWS_WITH(sglang_expected(engine, h.names(), h.views(), h.model(), 1),
+                        Catch::Contains("has no layer index SGLang's loader takes"));
+    }
+    model_fixture none(false);
+    for (auto it = none.tensors.begin(); it != none.tensors.end();) {
+      it = it->first.rfind("model.layers.", 0) == 0 ? none.tensors.erase(it) : std::next(it);
+    }
+    CHECK_THROWS_WITH(sglang_expected(engine, none.names(), none.views(), more, 1),
+                      Catch::Contains("model.layers.0 has no tensors (the model has 2 layers)"));
   }
   SECTION("rotary_emb.inv_freq is not a checked parameter") {
     f.tensors["model.layers.0.self_attn.rotary_emb.inv_freq"] = f.tensors.at("model.norm.weight");

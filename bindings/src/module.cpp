@@ -53,8 +53,10 @@
 
 #include <Python.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <future>
 #include <string>
 #include <thread>
 #include <utility>
@@ -451,6 +453,42 @@ std::uint64_t canonical_bytes(const std::vector<th::composite_view>& tensors) {
   return total;
 }
 
+/// Batches of at least this many canonical bytes are hashed on a thread of their own while the
+/// calling thread watches for Ctrl-C; smaller ones finish before anyone could press it.
+constexpr std::uint64_t interruptible_bytes = std::uint64_t{64} << 20;
+
+/// `engine.hash(tensors)`, stopped by Ctrl-C (or any signal handler raising in Python) within
+/// 100 ms and a tile: the GIL is taken only to run Python's signal handlers, then the engine is
+/// cancelled, its threads join, and the handler's exception (KeyboardInterrupt) propagates.
+/// Called with the GIL released.
+template <class Engine>
+auto interruptible_hash(Engine& engine, const std::vector<th::composite_view>& tensors,
+                        std::uint64_t total) {
+  using result = decltype(engine.hash(tensors));
+  if (total < interruptible_bytes) {
+    return engine.hash(tensors);
+  }
+  std::promise<result> done;
+  std::future<result> future = done.get_future();
+  std::thread worker([&] {
+    try {
+      done.set_value(engine.hash(tensors));
+    } catch (...) {
+      done.set_exception(std::current_exception());
+    }
+  });
+  while (future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+    nb::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) {
+      engine.cancel();
+      worker.join();
+      throw nb::python_error();  // the pending KeyboardInterrupt, taken with the GIL held
+    }
+  }
+  worker.join();
+  return future.get();
+}
+
 std::vector<std::string> host_hex(const std::vector<th::composite_view>& tensors, const settings& s,
                                   unsigned threads, bool progress) {
   return with_canon(s, [&](auto canon) {
@@ -463,14 +501,14 @@ std::vector<std::string> host_hex(const std::vector<th::composite_view>& tensors
       th::host_engine<th::exact, Canon> engine(th::exact{}, threads);
       const th::progress_bar bar(
           total, [&] { return engine.hashed_bytes(); }, show);
-      for (const auto& d : engine.hash(tensors)) {
+      for (const auto& d : interruptible_hash(engine, tensors, total)) {
         out.push_back(d.to_hex());
       }
     } else if (s.mode == "tree") {
       th::host_engine<th::tree, Canon> engine(th::tree(s.chunk_bytes), threads);
       const th::progress_bar bar(
           total, [&] { return engine.hashed_bytes(); }, show);
-      for (const auto& d : engine.hash(tensors)) {
+      for (const auto& d : interruptible_hash(engine, tensors, total)) {
         out.push_back(d.to_hex());
       }
     } else {

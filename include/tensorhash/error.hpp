@@ -26,6 +26,7 @@ enum class errc {
   parse_error,         ///< malformed input: safetensors header, manifest JSON, bucket metadata
   io_error,            ///< a file could not be opened, mapped or written
   duplicate_name,      ///< a tensor name that must be unique appears twice
+  cancelled,           ///< a hash stopped by host_engine::cancel (Ctrl-C in Python)
 };
 
 /// @brief Short stable name of an error class ("null_data", ...), for logs and tests.
@@ -57,6 +58,8 @@ inline const char* to_string(errc code) noexcept {
       return "io_error";
     case errc::duplicate_name:
       return "duplicate_name";
+    case errc::cancelled:
+      return "cancelled";
   }
   return "unknown";
 }

@@ -169,6 +169,9 @@ class host_engine {
     if (count != 0 && (tensors == nullptr || out == nullptr)) {
       throw error(errc::null_data, "tensors or out is null with a non-zero count");
     }
+    if (stop_.load(std::memory_order_relaxed)) {
+      throw error(errc::cancelled, "hashing cancelled: this engine was cancelled; make a new one");
+    }
     std::vector<reader_type> readers;
     readers.reserve(count);
     for (std::size_t i = 0; i < count; ++i) {
@@ -200,6 +203,13 @@ class host_engine {
    *        tree leaves finish).
    */
   std::uint64_t hashed_bytes() const noexcept { return hashed_.load(std::memory_order_relaxed); }
+
+  /**
+   * @brief Stops the `hash` running now on another thread (or the next one): every thread
+   *        stops before its next tile and the call throws error(cancelled). From then on the
+   *        engine refuses to hash (make a new one). What the Python package calls on Ctrl-C.
+   */
+  void cancel() noexcept { stop_.store(true, std::memory_order_relaxed); }
 
   /**
    * @brief The ordered leaf digests of one tensor's tree (tree mode only): what ranks exchange
@@ -237,15 +247,15 @@ class host_engine {
 
   /// multi_stream::run with `streams()` lanes.
   template <class JobAt, class Emit>
-  static void run_streams(std::uint64_t b, std::uint64_t e, JobAt&& job_at, Emit&& emit) {
+  void run_streams(std::uint64_t b, std::uint64_t e, JobAt&& job_at, Emit&& emit) {
     if constexpr (Tuning::streams != 0) {
-      detail::multi_stream<Hasher, Tuning::streams, reader_type>().run(b, e, job_at, emit);
+      detail::multi_stream<Hasher, Tuning::streams, reader_type>().run(b, e, job_at, emit, &stop_);
     } else if (streams() == 16) {
-      detail::multi_stream<Hasher, 16, reader_type>().run(b, e, job_at, emit);
+      detail::multi_stream<Hasher, 16, reader_type>().run(b, e, job_at, emit, &stop_);
     } else if (streams() == 2) {
-      detail::multi_stream<Hasher, 2, reader_type>().run(b, e, job_at, emit);
+      detail::multi_stream<Hasher, 2, reader_type>().run(b, e, job_at, emit, &stop_);
     } else {
-      detail::multi_stream<Hasher, 1, reader_type>().run(b, e, job_at, emit);
+      detail::multi_stream<Hasher, 1, reader_type>().run(b, e, job_at, emit, &stop_);
     }
   }
 
@@ -345,6 +355,7 @@ class host_engine {
   Mode mode_;
   detail::thread_pool pool_;
   std::atomic<std::uint64_t> hashed_{0};
+  std::atomic<bool> stop_{false};
 };
 
 /**

@@ -212,14 +212,19 @@ inline void check_layers(const std::map<std::string, tensor_view>& hf, std::int6
       continue;
     }
     std::size_t end = prefix.size();
-    std::int64_t index = 0;
-    while (end < name.size() && name[end] >= '0' && name[end] <= '9' && index < (1 << 30)) {
-      index = index * 10 + (name[end++] - '0');
+    while (end < name.size() && name[end] >= '0' && name[end] <= '9') {
+      ++end;
     }
-    if (end == prefix.size() || end >= name.size() || name[end] != '.' ||
-        name.find("rotary_emb.inv_freq") != std::string::npos) {
-      continue;  // not a layer's tensor: refused, or skipped, by the mapping itself
+    const std::string digits = name.substr(prefix.size(), end - prefix.size());
+    if (digits.empty() || end >= name.size() || name[end] != '.' ||
+        (digits.size() > 1 && digits[0] == '0') || digits.size() > 9) {
+      refuse("tensor \"" + name + "\" has no layer index SGLang's loader takes (digits, no " +
+             "leading zero, then a dot)");
     }
+    if (name.find("rotary_emb.inv_freq") != std::string::npos) {
+      continue;  // not a parameter
+    }
+    const std::int64_t index = std::stoll(digits);
     if (num_layers > 0 && index >= num_layers) {
       refuse("tensor \"" + name + "\" is past the model's " + std::to_string(num_layers) +
              " layers (num_hidden_layers)");
@@ -227,10 +232,9 @@ inline void check_layers(const std::map<std::string, tensor_view>& hf, std::int6
     layers[index].insert(name.substr(end + 1));
     every.insert(name.substr(end + 1));
   }
-  if (layers.empty()) {
-    return;
-  }
-  const std::int64_t count = num_layers > 0 ? num_layers : layers.rbegin()->first + 1;
+  const std::int64_t count = num_layers > 0   ? num_layers
+                             : layers.empty() ? 0
+                                              : layers.rbegin()->first + 1;
   for (std::int64_t i = 0; i < count; ++i) {
     const auto it = layers.find(i);
     const std::string layer = prefix + std::to_string(i);

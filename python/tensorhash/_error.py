@@ -21,6 +21,7 @@ ERROR_CODES = (
     "parse_error",
     "io_error",
     "duplicate_name",
+    "cancelled",
 )
 
 

@@ -98,9 +98,25 @@ def _merkle_root(leaves: Sequence[str]) -> str:
     return level[0].hex()
 
 
+def _brief_text(v: Any) -> str:
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if v is None or isinstance(v, bool):
+        return json.dumps(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return "a number"
+    if isinstance(v, list):
+        return "[" + ",".join(_brief_text(x) for x in v) + "]"
+    return "an object"
+
+
 def _brief(v: Any) -> str:
-    """An untrusted JSON value for a message: its compact text, clipped (detail::json_brief)."""
-    return _clip(json.dumps(v, separators=(",", ":"), ensure_ascii=False))
+    """An untrusted JSON value for a message, as detail::json_brief writes it: strings, integers,
+    true/false/null and arrays of them as compact JSON, "a number" for other numbers, "an
+    object" for objects (the two JSON libraries print those differently), clipped."""
+    return _clip(_brief_text(v))
 
 
 def _is_uint(v: Any) -> bool:
@@ -239,7 +255,7 @@ def _json_int(s: str) -> Any:
         raise _Refused("-0 is not an integer this reader takes (write 0)")
     v = int(s)
     if v > 0xFFFFFFFFFFFFFFFF or v < -(1 << 63):
-        return float(s)  # as nlohmann reads integers past 64 bits
+        return _json_float(s)  # as nlohmann reads integers past 64 bits (an overflow refused)
     return v
 
 

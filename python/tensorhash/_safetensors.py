@@ -114,33 +114,35 @@ def parse_header(data: Any, size: int, label: str) -> Tuple[List[tuple], Dict[st
 class SafetensorsFile:
     """One validated file, mapped read-only; `tensors` maps names to (dtype, shape, memoryview).
     A file truncated while mapped does not kill the interpreter with SIGBUS (``_core.MapGuard``,
-    detail/map_guard.hpp): reads past its new end give zeros, and `check_unchanged` says so."""
+    detail/map_guard.hpp): reads past its new end give zeros, and `check_unchanged` says so.
+    No file descriptor of its own stays open."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._map = None
         self._view = None
         self._guard = None
-        self._fd = -1
         try:
             with _m.open_regular(path) as f:
                 st = os.fstat(f.fileno())
                 size = st.st_size
-                self._stat = (st.st_size, st.st_mtime_ns)
+                self._opened = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
                 if size > 0:
                     self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-                self._fd = os.dup(f.fileno())  # kept to tell afterwards whether it changed
         except OSError as e:
             self.close()
             raise Error("io_error", "%s: cannot map: %s" % (path, e.strerror or e)) from None
-        if self._map is not None:
-            from . import _core
-            self._guard = _core.MapGuard(self._map)
-        self._view = memoryview(self._map) if self._map is not None else memoryview(b"")
         try:
+            if self._map is not None:
+                from . import _core
+                self._guard = _core.MapGuard(self._map)
+            self._view = memoryview(self._map) if self._map is not None else memoryview(b"")
             entries, self.metadata, base = parse_header(self._view, size, path)
         except Error:
             self.check_unchanged()  # a header cut short by a writer: say that, not "malformed"
+            self.close()
+            raise
+        except BaseException:
             self.close()
             raise
         self.tensors: Dict[str, Tuple[str, Tuple[int, ...], memoryview]] = {}
@@ -148,15 +150,19 @@ class SafetensorsFile:
             self.tensors[name] = (dtype, shape, self._view[base + begin:base + end])
 
     def changed(self) -> bool:
-        """Whether the file was truncated (a read past its new end gave zeros), resized or
-        rewritten (its modification time moved) since it was mapped. A file replaced by rename
-        is not changed: the mapping keeps the old one, whole."""
+        """Whether the file was truncated (a read past its new end gave zeros), or resized or
+        rewritten in place (its size, modification or change time moved) since it was mapped,
+        as the C++ reader's mapped_file::changed. A file replaced by rename, or deleted, is not
+        changed: the mapping keeps the old one, whole."""
         if self._guard is not None and self._guard.faulted:
             return True
-        if self._fd < 0:
+        try:
+            st = os.stat(self.path)
+        except OSError:
             return False
-        st = os.fstat(self._fd)
-        return (st.st_size, st.st_mtime_ns) != self._stat
+        if (st.st_dev, st.st_ino) != self._opened[:2]:
+            return False
+        return (st.st_size, st.st_mtime_ns, st.st_ctime_ns) != self._opened[2:]
 
     def check_unchanged(self) -> None:
         """Call when done reading the views. Raises Error(io_error) "changed while being read"
@@ -181,9 +187,6 @@ class SafetensorsFile:
         if self._map is not None:
             self._map.close()
             self._map = None
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
 
     def __enter__(self) -> "SafetensorsFile":
         return self

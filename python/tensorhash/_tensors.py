@@ -109,14 +109,17 @@ def _producer_stream(x: Any, device: int) -> int:
 
 
 class Prepared:
-    """A tensor ready for the core: the entry to pass and where it lives."""
+    """A tensor ready for the core: the entry to pass, where it lives, and what must stay alive
+    while it is hashed (a torch tensor's storage: its DLPack export holds the tensor, whose
+    storage another thread's ``t.set_()`` could free mid-hash)."""
 
-    __slots__ = ("entry", "device", "stream")
+    __slots__ = ("entry", "device", "stream", "keep")
 
-    def __init__(self, entry: Any, device: Optional[int], stream: int) -> None:
+    def __init__(self, entry: Any, device: Optional[int], stream: int, keep: Any = None) -> None:
         self.entry = entry
         self.device = device  # None: host memory; else the CUDA device ordinal
         self.stream = stream
+        self.keep = keep
 
 
 def _cuda_device(x: Any) -> Optional[int]:
@@ -157,6 +160,7 @@ def prepare(x: Any, label: str, stream: Any = None, dtype: Optional[str] = None,
             shape: Optional[Sequence[int]] = None) -> Prepared:
     """Normalises one tensor (see the module comment)."""
     torch = sys.modules.get("torch")
+    keep = None
     if torch is not None and isinstance(x, torch.Tensor):
         if x.requires_grad:
             x = x.detach()
@@ -172,6 +176,7 @@ def prepare(x: Any, label: str, stream: Any = None, dtype: Optional[str] = None,
             raise Error("invalid_argument", "%s: a view with PyTorch's %s bit set (such as "
                         "c.conj().imag): its memory holds the values %s; hash "
                         "x.resolve_neg().resolve_conj() (a copy)" % (label, bit, held))
+        keep = x.untyped_storage()
     numpy = sys.modules.get("numpy")
     if numpy is not None and isinstance(x, numpy.ndarray):
         _check_numpy(x, label)
@@ -191,7 +196,7 @@ def prepare(x: Any, label: str, stream: Any = None, dtype: Optional[str] = None,
             x = x.__dlpack__()
     entry = x if dtype is None and shape is None else (
         x, dtype, None if shape is None else tuple(shape))
-    return Prepared(entry, device, handle)
+    return Prepared(entry, device, handle, keep)
 
 
 def split_items(tensors: Any) -> Tuple[Optional[List[Any]], List[Any]]:

@@ -425,3 +425,49 @@ def test_hostile_arguments_raise_tensorhash_errors(tmp_path):
     for probe in probes:
         with pytest.raises(tensorhash.Error):
             probe()
+
+
+def test_ctrl_c_stops_a_huge_broadcast_within_a_second():
+    """Broadcast views of 2^40 bytes (exact) and 2^37 (tree: 8 M leaves) would take minutes to
+    hash: SIGINT raises KeyboardInterrupt within a tile and 100 ms, and every hashing thread
+    stops (the engine is cancelled)."""
+    pytest.importorskip("numpy")
+    script = (
+        "import os, signal, threading, time, numpy as np, tensorhash\n"
+        "for mode, size in (('tree', 1 << 37), ('exact', 1 << 40)):\n"
+        "    x = np.broadcast_to(np.zeros(1, np.uint8), (size,))\n"
+        "    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
+        "    start = time.monotonic()\n"
+        "    try:\n"
+        "        tensorhash.digest(x, mode=mode, threads=2)\n"
+        "    except KeyboardInterrupt:\n"
+        "        print(mode, 'interrupted after %.2f s' % (time.monotonic() - start))\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["tree", "exact"], r.stdout
+    for line in lines:
+        assert float(line.split()[3]) < 1.5, line
+
+
+def test_torch_storage_replaced_mid_hash_is_hashed_as_it_was():
+    """t.set_() from another thread while t is hashed: the call holds the DLPack export, which
+    keeps the old storage alive; no crash, and the digest is of the bytes the call began with."""
+    torch = pytest.importorskip("torch")
+    import threading
+    t = torch.arange(64 << 20, dtype=torch.int32).to(torch.uint8)  # 64 MiB, host
+    want = tensorhash.digest(t.clone(), mode="exact")
+    started = threading.Event()
+
+    def replace():
+        started.wait()
+        for _ in range(50):
+            t.set_(torch.zeros(16, dtype=torch.uint8))
+            time.sleep(0.001)
+    other = threading.Thread(target=replace)
+    other.start()
+    started.set()
+    got = tensorhash.digest(t, mode="exact", threads=1)
+    other.join()
+    assert got == want

@@ -26,10 +26,11 @@ namespace detail {
 
 /// A whole regular file mapped read-only; empty files map to no memory; a FIFO, device or
 /// directory is refused at once. A file truncated while mapped does not kill the process with
-/// SIGBUS (detail/map_guard.hpp): reads past its new end give zeros and changed() says so.
+/// SIGBUS (detail/map_guard.hpp): reads past its new end give zeros and changed() says so. No
+/// file descriptor stays open (a checkpoint may have thousands of shards).
 class mapped_file {
  public:
-  explicit mapped_file(const std::string& path) {
+  explicit mapped_file(const std::string& path) : path_(path) {
     // The type is checked before opening: opening a FIFO with no writer waits forever, and
     // opening a device may act on it. fstat checks again what was opened.
     struct stat st {};
@@ -40,47 +41,54 @@ class mapped_file {
     if (!S_ISREG(st.st_mode)) {
       throw error(errc::io_error, path + ": not a regular file");
     }
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
       const int err = errno;
       throw error(errc::io_error, path + ": cannot open: " + std::strerror(err));
     }
     const auto fail = [&](const char* what, int err) {
-      ::close(fd_);
-      fd_ = -1;
+      ::close(fd);
       throw error(errc::io_error, path + ": " + what + (err != 0 ? ": " : "") +
                                       (err != 0 ? std::strerror(err) : ""));
     };
-    if (::fstat(fd_, &st) != 0) {
+    if (::fstat(fd, &st) != 0) {
       fail("cannot open", errno);
     }
     if (!S_ISREG(st.st_mode)) {  // replaced between the stat and the open
       fail("not a regular file", 0);
     }
     size_ = static_cast<std::uint64_t>(st.st_size);
-    mtime_ = st.st_mtim;
+    opened_ = st;
     if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
       if (p == MAP_FAILED) {
         fail("cannot map", errno);
       }
       data_ = static_cast<const std::uint8_t*>(p);
-      guard_ = map_guard(data_, size_);
+      try {
+        guard_ = map_guard(data_, size_);
+      } catch (...) {  // std::call_once without threads: nothing may leak
+        ::munmap(p, size_);
+        data_ = nullptr;
+        ::close(fd);
+        throw;
+      }
     }
+    ::close(fd);
   }
   mapped_file(const mapped_file&) = delete;
   mapped_file& operator=(const mapped_file&) = delete;
   mapped_file(mapped_file&& o) noexcept
-      : data_(std::exchange(o.data_, nullptr)),
+      : path_(std::move(o.path_)),
+        data_(std::exchange(o.data_, nullptr)),
         size_(std::exchange(o.size_, 0)),
-        fd_(std::exchange(o.fd_, -1)),
-        mtime_(o.mtime_),
+        opened_(o.opened_),
         guard_(std::move(o.guard_)) {}
   mapped_file& operator=(mapped_file&& o) noexcept {
+    std::swap(path_, o.path_);
     std::swap(data_, o.data_);
     std::swap(size_, o.size_);
-    std::swap(fd_, o.fd_);
-    std::swap(mtime_, o.mtime_);
+    std::swap(opened_, o.opened_);
     std::swap(guard_, o.guard_);
     return *this;
   }
@@ -89,28 +97,29 @@ class mapped_file {
     if (data_ != nullptr) {
       ::munmap(const_cast<std::uint8_t*>(data_), size_);
     }
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
   }
 
   const std::uint8_t* data() const noexcept { return data_; }
   std::uint64_t size() const noexcept { return size_; }
 
-  /// @return whether the file was truncated (a read past its new end gave zeros), resized or
-  ///         rewritten (its modification time moved) since it was mapped: what was read from
-  ///         it may mix old and new bytes. A file replaced by rename is not changed: the mapping
-  ///         keeps the old one, whole.
+  /// @return whether the file was truncated (a read past its new end gave zeros), or resized
+  ///         or rewritten in place (its size, modification or change time moved) since it was
+  ///         mapped: what was read from it may mix old and new bytes. A file replaced by
+  ///         rename, or deleted, is not changed: the mapping keeps the old one, whole.
   bool changed() const noexcept {
-    struct stat st {};
     if (guard_.faulted()) {
       return true;
     }
-    if (fd_ < 0 || ::fstat(fd_, &st) != 0) {
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) != 0 || st.st_dev != opened_.st_dev ||
+        st.st_ino != opened_.st_ino) {
       return false;
     }
-    return static_cast<std::uint64_t>(st.st_size) != size_ || st.st_mtim.tv_sec != mtime_.tv_sec ||
-           st.st_mtim.tv_nsec != mtime_.tv_nsec;
+    const auto same = [](const struct timespec& a, const struct timespec& b) {
+      return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+    };
+    return st.st_size != opened_.st_size || !same(st.st_mtim, opened_.st_mtim) ||
+           !same(st.st_ctim, opened_.st_ctim);
   }
 
   /// @throw error io_error "changed while being read" naming `path` when changed()
@@ -124,10 +133,10 @@ class mapped_file {
   }
 
  private:
+  std::string path_;
   const std::uint8_t* data_ = nullptr;
   std::uint64_t size_ = 0;
-  int fd_ = -1;  ///< kept open to tell afterwards whether the file changed
-  struct timespec mtime_ {};
+  struct stat opened_ {};  ///< what was opened: device, inode, size and times
   map_guard guard_;
 };
 

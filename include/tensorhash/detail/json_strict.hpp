@@ -159,9 +159,29 @@ inline void append_new_key(nlohmann::ordered_json& object, const std::string& ke
       .emplace_back(key, std::move(value));
 }
 
-/// @return an untrusted JSON value for a message: its compact text, clipped (never whole)
+inline std::string json_brief_text(const nlohmann::json& v) {
+  if (v.is_string() || v.is_boolean() || v.is_null() || v.is_number_integer()) {
+    return v.dump();
+  }
+  if (v.is_number()) {
+    return "a number";
+  }
+  if (v.is_array()) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      out += (i != 0 ? "," : "") + json_brief_text(v[i]);
+    }
+    return out + "]";
+  }
+  return "an object";
+}
+
+/// @return an untrusted JSON value for a message, clipped (never whole): strings, integers,
+///         true/false/null and arrays of them as compact JSON, "a number" for other numbers and
+///         "an object" for objects, which Python's json module prints differently
+///         (`_brief`, python/tensorhash/_manifest.py, writes the same text)
 inline std::string json_brief(const nlohmann::json& v) {
-  return clip(v.dump());
+  return clip(json_brief_text(v));
 }
 
 }  // namespace detail

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -33,13 +34,31 @@ TENSORHASH_NAMESPACE_BEGIN
 namespace detail {
 
 /// The table of guarded ranges: slots claimed and released with atomics, read by the handler.
+/// A slot's range is written under a sequence count (odd while it changes), so the handler never
+/// pairs one range's begin with another's end.
 struct map_guard_table {
   static constexpr std::size_t slots = 16384;
   struct slot {
+    std::atomic<std::uint32_t> seq{0};
     std::atomic<std::uintptr_t> begin{0};  ///< 0: free (claimed slots hold a mapping's address)
     std::atomic<std::uintptr_t> end{0};
     std::atomic<bool> faulted{false};
     std::atomic<bool> claimed{false};
+
+    void set(std::uintptr_t b, std::uintptr_t e) noexcept {
+      seq.fetch_add(1, std::memory_order_acq_rel);  // odd: changing
+      begin.store(b, std::memory_order_release);
+      end.store(e, std::memory_order_release);
+      seq.fetch_add(1, std::memory_order_acq_rel);
+    }
+    /// The range, or false while it changes.
+    bool get(std::uintptr_t& b, std::uintptr_t& e) const noexcept {
+      const std::uint32_t before = seq.load(std::memory_order_acquire);
+      b = begin.load(std::memory_order_acquire);
+      e = end.load(std::memory_order_acquire);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      return (before & 1) == 0 && seq.load(std::memory_order_relaxed) == before && b != 0;
+    }
   };
   slot table[slots];
   std::atomic<std::size_t> used{0};  ///< slots at or above this were never claimed
@@ -53,15 +72,16 @@ inline map_guard_table& map_guards() {
 }
 
 inline void map_guard_handler(int sig, siginfo_t* info, void* context) {
+  const int saved_errno = errno;
   map_guard_table& t = map_guards();
   const auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
   // Only a fault the kernel raised names an address (a kill() or raise() names a sender).
   const std::size_t n = info->si_code == BUS_ADRERR ? t.used.load(std::memory_order_acquire) : 0;
-  for (std::size_t i = 0; i < n; ++i) {
+  bool handled = false;
+  for (std::size_t i = 0; i < n; ++i) {  // every guard of the range is marked
     map_guard_table::slot& s = t.table[i];
-    const std::uintptr_t begin = s.begin.load(std::memory_order_acquire);
-    const std::uintptr_t end = s.end.load(std::memory_order_acquire);
-    if (begin != 0 && addr >= begin && addr < end) {
+    std::uintptr_t begin = 0, end = 0;
+    if (s.get(begin, end) && addr >= begin && addr < end) {
       const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
       const std::uintptr_t from = addr & ~(page - 1);
       // mmap is a plain system call (async-signal-safe in practice, as the JVM relies on too)
@@ -69,23 +89,36 @@ inline void map_guard_handler(int sig, siginfo_t* info, void* context) {
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
       if (p != MAP_FAILED) {
         s.faulted.store(true, std::memory_order_release);
-        return;  // the faulting read runs again and finds zeros
+        handled = true;
       }
-      break;
     }
   }
-  // Not ours: what would have happened without the guard.
-  if ((t.previous.sa_flags & SA_SIGINFO) != 0 && t.previous.sa_sigaction != nullptr) {
-    t.previous.sa_sigaction(sig, info, context);
-  } else if (t.previous.sa_handler != SIG_DFL && t.previous.sa_handler != SIG_IGN) {
-    t.previous.sa_handler(sig);
-  } else {
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    ::sigemptyset(&dfl.sa_mask);
-    ::sigaction(SIGBUS, &dfl, nullptr);
-    ::raise(sig);  // delivered when this returns: the default action ends the process
+  if (handled) {
+    errno = saved_errno;
+    return;  // the faulting read runs again and finds zeros
   }
+  // Not ours: what would have happened without the guard.
+  const bool fault = info->si_code > 0;  // raised by the kernel for an instruction
+  if (t.previous.sa_handler == SIG_IGN && !fault) {
+    errno = saved_errno;
+    return;  // a sent SIGBUS, ignored as before
+  }
+  if (t.previous.sa_handler != SIG_DFL && t.previous.sa_handler != SIG_IGN) {
+    errno = saved_errno;
+    if ((t.previous.sa_flags & SA_SIGINFO) != 0) {
+      t.previous.sa_sigaction(sig, info, context);
+    } else {
+      t.previous.sa_handler(sig);
+    }
+    return;
+  }
+  // The default action (a fault is never ignored: the kernel would force it).
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  ::sigemptyset(&dfl.sa_mask);
+  ::sigaction(SIGBUS, &dfl, nullptr);
+  ::raise(sig);  // delivered when this returns: the default action ends the process
+  errno = saved_errno;
 }
 
 /// A guarded range, released by the destructor (before its memory is unmapped).
@@ -110,8 +143,7 @@ class map_guard {
       bool expected = false;
       if (s.claimed.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
         s.faulted.store(false, std::memory_order_relaxed);
-        s.end.store(reinterpret_cast<std::uintptr_t>(p) + size, std::memory_order_release);
-        s.begin.store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_release);
+        s.set(reinterpret_cast<std::uintptr_t>(p), reinterpret_cast<std::uintptr_t>(p) + size);
         std::size_t used = t.used.load(std::memory_order_relaxed);
         while (used < i + 1 &&
                !t.used.compare_exchange_weak(used, i + 1, std::memory_order_acq_rel)) {
@@ -130,8 +162,7 @@ class map_guard {
   }
   ~map_guard() {
     if (slot_ != nullptr) {
-      slot_->begin.store(0, std::memory_order_release);
-      slot_->end.store(0, std::memory_order_release);
+      slot_->set(0, 0);
       slot_->claimed.store(false, std::memory_order_release);
     }
   }

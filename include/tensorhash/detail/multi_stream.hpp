@@ -13,10 +13,12 @@
 
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/canonical_reader.hpp>
+#include <tensorhash/error.hpp>
 #include <tensorhash/hasher.hpp>
 #include <tensorhash/merkle.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -72,9 +74,12 @@ class multi_stream {
   /**
    * @brief Calls `emit(i, digest)` for every `i` in `[begin, end)`, the message of `i` being
    *        `job_at(i)` (a `stream_job<Reader>`). Digests come out in completion order.
+   * @param stop when set (another thread's host_engine::cancel), the run throws
+   *        error(cancelled) before its next tile
    */
   template <class JobAt, class Emit>
-  void run(std::uint64_t begin, std::uint64_t end, JobAt&& job_at, Emit&& emit) {
+  void run(std::uint64_t begin, std::uint64_t end, JobAt&& job_at, Emit&& emit,
+           const std::atomic<bool>* stop = nullptr) {
     std::size_t busy = 0;
     std::size_t order[N];
     for (std::size_t s = 0; s < N; ++s) {
@@ -96,6 +101,9 @@ class multi_stream {
       ++busy;
     }
     while (busy > 0) {
+      if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
+        throw error(errc::cancelled, "hashing cancelled");
+      }
       std::uint64_t blocks = ~std::uint64_t{0};
       for (std::size_t s = 0; s < busy; ++s) {
         blocks = std::min(blocks, lanes_[order[s]].ready_blocks());
