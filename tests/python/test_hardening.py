@@ -471,3 +471,18 @@ def test_torch_storage_replaced_mid_hash_is_hashed_as_it_was():
     got = tensorhash.digest(t, mode="exact", threads=1)
     other.join()
     assert got == want
+
+
+def test_symlink_loops_and_dangling_links_in_a_directory_are_named_alike(tmp_path):
+    d = tmp_path / "ckpt"
+    d.mkdir()
+    safetensors(d / "a.safetensors", {"w": ("U8", (4,), b"abcd")})
+    os.symlink("c.safetensors", d / "b.safetensors")  # b -> c -> b: a loop
+    os.symlink("b.safetensors", d / "c.safetensors")
+    lines = set()
+    for run in clis():
+        r = run("hash", d)
+        assert r.returncode == 2
+        assert "b.safetensors: not a regular file (a dangling link, FIFO or directory" in r.stderr
+        lines.add(r.stderr)
+    assert len(lines) == 1
