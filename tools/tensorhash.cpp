@@ -24,12 +24,14 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <type_traits>
@@ -145,10 +147,30 @@ checkpoint open_checkpoint(const std::vector<std::string>& paths) {
   return c;
 }
 
+/// An integer option as given: CLI11 would saturate one past 64 bits and report another number.
+struct integer_text {
+  std::string text;
+  /// @return the value, or nullopt when `text` is not a 64-bit integer
+  std::optional<std::int64_t> value() const {
+    std::int64_t v = 0;
+    const char* end = text.data() + text.size();
+    const auto [at, err] = std::from_chars(text.data(), end, v);
+    return err == std::errc() && at == end && !text.empty() ? std::optional<std::int64_t>(v)
+                                                            : std::nullopt;
+  }
+  /// @return whether `text` is an integer at all (optional '-', then digits), of any size
+  bool is_integer() const {
+    const std::size_t digits = !text.empty() && text[0] == '-' ? 1 : 0;
+    return text.size() > digits &&
+           text.find_first_not_of("0123456789", digits) == std::string::npos;
+  }
+};
+
 struct hash_options {
   std::string mode = "tree";
   std::int64_t chunk_bytes = th::tree::default_chunk_bytes;  ///< signed: -1 is reported as -1
-  std::string canonical;                                     // "", "BF16" or "F32"
+  integer_text chunk_text{std::to_string(th::tree::default_chunk_bytes)};  ///< --chunk-bytes
+  std::string canonical;                                                   // "", "BF16" or "F32"
   std::string nan_rule = th::nan_canonical::name;
   std::string device = "auto";
   bool leaves = false;
@@ -227,10 +249,10 @@ th::digest_settings settings_of(const hash_options& o) {
                 : o.mode == "sglang"     ? th::sglang64::algorithm
                 : o.mode == "sglang-cpu" ? th::sglang_cpu64::algorithm
                                          : th::tree::algorithm;
-  if (o.mode == "tree" && o.chunk_bytes < 0) {  // the library's message, with the number given
-    throw th::error(th::errc::invalid_chunk_size,
-                    "tree chunk_bytes must be a power of two from 1024 to 16777216, got " +
-                        std::to_string(o.chunk_bytes));
+  if (o.mode == "tree" && (!o.chunk_text.value() || o.chunk_bytes < 0)) {
+    throw th::error(
+        th::errc::invalid_chunk_size,  // the library's message, the number as given
+        "tree chunk_bytes must be a power of two from 1024 to 16777216, got " + o.chunk_text.text);
   }
   s.chunk_bytes =
       o.mode == "tree" ? th::tree(static_cast<std::uint64_t>(o.chunk_bytes)).chunk_bytes() : 0;
@@ -443,7 +465,7 @@ int run_diff(const std::string& a, const std::string& b, const hash_options& o, 
 
 struct expect_options {
   std::string engine = "sglang";
-  std::int64_t tp = 1;
+  integer_text tp;     ///< --tp, as given
   std::string config;  // config.json; default: beside the checkpoint
 };
 
@@ -470,7 +492,15 @@ int run_expect(const std::vector<std::string>& paths, const hash_options& o,
                     "expect --engine sglang computes SGLang's checksums: --mode sglang (an engine "
                     "on GPUs) or sglang-cpu (an engine on CPUs)");
   }
-  if (e.tp < 1) {
+  const std::optional<std::int64_t> given = e.tp.value();
+  if (!given) {
+    throw th::error(
+        th::errc::invalid_argument,
+        "--tp " + e.tp.text +
+            (e.tp.is_integer() ? " is out of range (1 to 2^63-1)" : " is not an integer"));
+  }
+  const std::int64_t tp = *given;
+  if (tp < 1) {
     throw th::error(th::errc::invalid_argument, "--tp must be at least 1");
   }
   std::vector<std::string> inputs = expand_paths(paths);
@@ -484,15 +514,15 @@ int run_expect(const std::vector<std::string>& paths, const hash_options& o,
     using Canon = decltype(canon);
     if (o.mode == "sglang-cpu") {
       th::sglang_engine<th::sglang_cpu64, Canon> engine(o.threads);
-      return th::sglang_expected(engine, c.names, c.views, model, e.tp);
+      return th::sglang_expected(engine, c.names, c.views, model, tp);
     }
     th::sglang_engine<th::sglang64, Canon> engine(o.threads);
-    return th::sglang_expected(engine, c.names, c.views, model, e.tp);
+    return th::sglang_expected(engine, c.names, c.views, model, tp);
   });
   c.check_unchanged();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::string message =
-      "expected by tensorhash: " + settings_of(o).describe() + ", tp " + std::to_string(e.tp);
+      "expected by tensorhash: " + settings_of(o).describe() + ", tp " + std::to_string(tp);
   if (out.empty()) {
     std::cout << th::to_json(want, message).dump(1) << "\n";
   } else {
@@ -507,7 +537,7 @@ int run_expect(const std::vector<std::string>& paths, const hash_options& o,
 
 void add_digest_options(CLI::App* cmd, hash_options& o, bool chunks = true) {
   if (chunks) {
-    cmd->add_option("--chunk-bytes", o.chunk_bytes,
+    cmd->add_option("--chunk-bytes", o.chunk_text.text,
                     "tree chunk size (power of two, 1024..16777216)")
         ->capture_default_str();
   }
@@ -559,7 +589,7 @@ int main(int argc, char** argv) {
   expect->add_option("--engine", e.engine, "the engine whose report to predict")
       ->check(CLI::IsMember({"sglang"}))
       ->capture_default_str();
-  expect->add_option("--tp", e.tp, "tensor-parallel size of the engine")->required();
+  expect->add_option("--tp", e.tp.text, "tensor-parallel size of the engine")->required();
   expect
       ->add_option("--mode", x.mode,
                    "sglang (engine on GPUs: its Triton hash) or sglang-cpu (engine on CPUs)")
@@ -600,6 +630,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : exit_bad_input;
+  }
+  for (hash_options* h : {&o, &x}) {  // the number behind --chunk-bytes, when it is one
+    if (const auto v = h->chunk_text.value()) {
+      h->chunk_bytes = *v;
+    }
   }
   try {
     if (hash->parsed())

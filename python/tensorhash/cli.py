@@ -265,6 +265,8 @@ def _run_expect(args) -> int:
     from ._safetensors import Checkpoint, expand_paths
     _check_flags(args, args.mode)
     canonical = _sg.check_settings(args.mode, args.canonical, args.nan_rule)
+    if not -(1 << 63) <= args.tp < 1 << 63:
+        raise Error("invalid_argument", "--tp %d is out of range (1 to 2^63-1)" % args.tp)
     if args.tp < 1:
         raise Error("invalid_argument", "--tp must be at least 1")
     files = expand_paths(args.paths)

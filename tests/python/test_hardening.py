@@ -181,9 +181,14 @@ def test_wrong_numbers_are_reported_as_given(tmp_path):
     st = tmp_path / "m.safetensors"
     safetensors(st, {"w": ("U8", (4,), b"abcd")})
     for run in clis():
-        r = run("hash", st, "--chunk-bytes", "-1")
-        assert r.returncode == 2
-        assert "power of two from 1024 to 16777216, got -1" in r.stderr, r.stderr
+        for given in ("-1", str(2 ** 64)):
+            r = run("hash", st, "--chunk-bytes", given)
+            assert r.returncode == 2
+            assert "power of two from 1024 to 16777216, got %s\n" % given in r.stderr, r.stderr
+        for given in (str(2 ** 63), str(-2 ** 63 - 1)):  # not saturated to another number
+            r = run("expect", st, "--tp", given)
+            assert r.returncode == 2
+            assert "--tp %s is out of range (1 to 2^63-1)" % given in r.stderr, r.stderr
 
 
 def test_an_unexpected_exception_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path):
