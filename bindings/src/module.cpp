@@ -457,6 +457,15 @@ std::uint64_t canonical_bytes(const std::vector<th::composite_view>& tensors) {
 /// calling thread watches for Ctrl-C; smaller ones finish before anyone could press it.
 constexpr std::uint64_t interruptible_bytes = std::uint64_t{64} << 20;
 
+/// Whether the interpreter is exiting (readable without the GIL).
+bool interpreter_finalizing() noexcept {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing() != 0;
+#else
+  return _Py_IsFinalizing() != 0;
+#endif
+}
+
 /// `engine.hash(tensors)`, stopped by Ctrl-C (or any signal handler raising in Python) within
 /// 100 ms and a tile: the GIL is taken only to run Python's signal handlers, then the engine is
 /// cancelled, its threads join, and the handler's exception (KeyboardInterrupt) propagates.
@@ -477,11 +486,29 @@ auto interruptible_hash(Engine& engine, const std::vector<th::composite_view>& t
       done.set_exception(std::current_exception());
     }
   });
+  // However this scope ends (a daemon thread unwound at interpreter exit included), the worker
+  // is stopped and joined first: a joinable std::thread would terminate the process.
+  struct stop_and_join {
+    Engine& engine;
+    std::thread& worker;
+    ~stop_and_join() {
+      if (worker.joinable()) {
+        engine.cancel();
+        worker.join();
+      }
+    }
+  } joiner{engine, worker};
   while (future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+    if (interpreter_finalizing()) {
+      continue;  // taking the GIL now would end this thread by a forced unwind; exit() ends it
+    }
     nb::gil_scoped_acquire gil;
     if (PyErr_CheckSignals() != 0) {
       engine.cancel();
-      worker.join();
+      {
+        nb::gil_scoped_release unlocked;  // the workers stop within a tile; others run meanwhile
+        worker.join();
+      }
       throw nb::python_error();  // the pending KeyboardInterrupt, taken with the GIL held
     }
   }

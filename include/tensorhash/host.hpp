@@ -220,6 +220,9 @@ class host_engine {
   std::vector<digest_type> leaves(const Tensor& tensor) {
     static_assert(std::is_same_v<Mode, tree>,
                   "tensorhash: leaf digests exist in tree mode only; use host_engine<tree, ...>");
+    if (stop_.load(std::memory_order_relaxed)) {
+      throw error(errc::cancelled, "hashing cancelled: this engine was cancelled; make a new one");
+    }
     std::vector<reader_type> readers;
     readers.emplace_back(checked(detail::as_composite(tensor), 0));
     return hash_leaves(readers).leaves;

@@ -232,7 +232,7 @@ def _layout_entry(layout: Layout, full: Any, label: str, stream: Any) -> _t.Prep
     if len(devices) != 1:
         raise Error("invalid_argument", "%s: the full tensors must be on one device" % label)
     return _t.Prepared(layout.entry(tuple(p.entry for p in parts)), parts[0].device,
-                       parts[0].stream, tuple(p.keep for p in parts))
+                       parts[0].stream)
 
 
 def expected_shard_digest(layout: Layout, full: Any, mode: str = "tree",

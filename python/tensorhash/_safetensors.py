@@ -127,6 +127,7 @@ class SafetensorsFile:
                 st = os.fstat(f.fileno())
                 size = st.st_size
                 self._opened = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                self._real = os.path.realpath(path)  # stat-able after a chdir too
                 if size > 0:
                     self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except OSError as e:
@@ -157,7 +158,7 @@ class SafetensorsFile:
         if self._guard is not None and self._guard.faulted:
             return True
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._real)
         except OSError:
             return False
         if (st.st_dev, st.st_ino) != self._opened[:2]:

@@ -109,17 +109,14 @@ def _producer_stream(x: Any, device: int) -> int:
 
 
 class Prepared:
-    """A tensor ready for the core: the entry to pass, where it lives, and what must stay alive
-    while it is hashed (a torch tensor's storage: its DLPack export holds the tensor, whose
-    storage another thread's ``t.set_()`` could free mid-hash)."""
+    """A tensor ready for the core: the entry to pass and where it lives."""
 
-    __slots__ = ("entry", "device", "stream", "keep")
+    __slots__ = ("entry", "device", "stream")
 
-    def __init__(self, entry: Any, device: Optional[int], stream: int, keep: Any = None) -> None:
+    def __init__(self, entry: Any, device: Optional[int], stream: int) -> None:
         self.entry = entry
         self.device = device  # None: host memory; else the CUDA device ordinal
         self.stream = stream
-        self.keep = keep
 
 
 def _cuda_device(x: Any) -> Optional[int]:
@@ -160,10 +157,11 @@ def prepare(x: Any, label: str, stream: Any = None, dtype: Optional[str] = None,
             shape: Optional[Sequence[int]] = None) -> Prepared:
     """Normalises one tensor (see the module comment)."""
     torch = sys.modules.get("torch")
-    keep = None
     if torch is not None and isinstance(x, torch.Tensor):
-        if x.requires_grad:
-            x = x.detach()
+        # A private alias of the same storage: what the core exports and hashes. Another
+        # thread's t.set_() swaps the caller's tensor's storage, which would free the memory
+        # under an export of the caller's tensor itself (a crash); the alias keeps it.
+        x = x.detach()
         if x.layout != torch.strided:
             raise Error("invalid_argument", "%s: a %s tensor has no strided storage to hash"
                         % (label, x.layout))
@@ -176,7 +174,6 @@ def prepare(x: Any, label: str, stream: Any = None, dtype: Optional[str] = None,
             raise Error("invalid_argument", "%s: a view with PyTorch's %s bit set (such as "
                         "c.conj().imag): its memory holds the values %s; hash "
                         "x.resolve_neg().resolve_conj() (a copy)" % (label, bit, held))
-        keep = x.untyped_storage()
     numpy = sys.modules.get("numpy")
     if numpy is not None and isinstance(x, numpy.ndarray):
         _check_numpy(x, label)
@@ -196,7 +193,7 @@ def prepare(x: Any, label: str, stream: Any = None, dtype: Optional[str] = None,
             x = x.__dlpack__()
     entry = x if dtype is None and shape is None else (
         x, dtype, None if shape is None else tuple(shape))
-    return Prepared(entry, device, handle, keep)
+    return Prepared(entry, device, handle)
 
 
 def split_items(tensors: Any) -> Tuple[Optional[List[Any]], List[Any]]:

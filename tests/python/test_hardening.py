@@ -491,3 +491,18 @@ def test_symlink_loops_and_dangling_links_in_a_directory_are_named_alike(tmp_pat
         assert "b.safetensors: not a regular file (a dangling link, FIFO or directory" in r.stderr
         lines.add(r.stderr)
     assert len(lines) == 1
+
+
+def test_a_daemon_thread_hashing_at_interpreter_exit_does_not_abort():
+    """The interpreter exits while a daemon thread hashes 2^40 bytes: its watcher is unwound
+    and the hashing threads are stopped and joined (a joinable std::thread would abort)."""
+    pytest.importorskip("numpy")
+    script = (
+        "import threading, time, numpy as np, tensorhash\n"
+        "x = np.broadcast_to(np.zeros(1, np.uint8), (1 << 40,))\n"
+        "threading.Thread(target=tensorhash.digest, args=(x,), kwargs={'mode': 'exact'},\n"
+        "                 daemon=True).start()\n"
+        "time.sleep(0.3)\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stderr[-500:])

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -59,6 +60,10 @@ class mapped_file {
     }
     size_ = static_cast<std::uint64_t>(st.st_size);
     opened_ = st;
+    if (char* real = ::realpath(path.c_str(), nullptr)) {  // stat-able after a chdir too
+      path_ = real;
+      std::free(real);
+    }
     if (size_ > 0) {
       void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
       if (p == MAP_FAILED) {
