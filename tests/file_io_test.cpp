@@ -189,7 +189,7 @@ TEST_CASE("Printable text: controls, separators, overrides and non-UTF-8 bytes e
   CHECK(detail::printable("abcdef", 4) == "abcd... (2 more bytes)");
 }
 
-TEST_CASE("Reading and writing 100 000 tensors is linear (benchmarks/json_bench measures it)",
+TEST_CASE("100 000 tensors round-trip (benchmarks/json_bench measures how fast)",
           "[file_io][json]") {
   manifest m(digest_settings::of<exact>(exact()));
   for (int i = 0; i < 100000; ++i) {

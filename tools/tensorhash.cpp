@@ -168,13 +168,17 @@ struct integer_text {
 
 struct hash_options {
   std::string mode = "tree";
-  std::int64_t chunk_bytes = th::tree::default_chunk_bytes;  ///< signed: -1 is reported as -1
   integer_text chunk_text{std::to_string(th::tree::default_chunk_bytes)};  ///< --chunk-bytes
   std::string canonical;                                                   // "", "BF16" or "F32"
   std::string nan_rule = th::nan_canonical::name;
   std::string device = "auto";
   bool leaves = false;
   unsigned threads = 0;
+
+  /// The tree chunk size (settings_of refuses, in tree mode, a text that is none or negative).
+  std::uint64_t chunk_bytes() const {
+    return static_cast<std::uint64_t>(chunk_text.value().value_or(th::tree::default_chunk_bytes));
+  }
 };
 
 /// The CPU engine of a mode: host_engine (exact, tree) or sglang_engine (SGLang's hashes).
@@ -240,7 +244,7 @@ th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o) {
     return hash_on_cpu<th::sglang64, Canon>(c, o, th::sglang64{});
   if (o.mode == "sglang-cpu")
     return hash_on_cpu<th::sglang_cpu64, Canon>(c, o, th::sglang_cpu64{});
-  return hash_on_cpu<th::tree, Canon>(c, o, th::tree(static_cast<std::uint64_t>(o.chunk_bytes)));
+  return hash_on_cpu<th::tree, Canon>(c, o, th::tree(o.chunk_bytes()));
 }
 
 th::digest_settings settings_of(const hash_options& o) {
@@ -249,13 +253,12 @@ th::digest_settings settings_of(const hash_options& o) {
                 : o.mode == "sglang"     ? th::sglang64::algorithm
                 : o.mode == "sglang-cpu" ? th::sglang_cpu64::algorithm
                                          : th::tree::algorithm;
-  if (o.mode == "tree" && (!o.chunk_text.value() || o.chunk_bytes < 0)) {
+  if (o.mode == "tree" && (!o.chunk_text.value() || *o.chunk_text.value() < 0)) {
     throw th::error(
         th::errc::invalid_chunk_size,  // the library's message, the number as given
         "tree chunk_bytes must be a power of two from 1024 to 16777216, got " + o.chunk_text.text);
   }
-  s.chunk_bytes =
-      o.mode == "tree" ? th::tree(static_cast<std::uint64_t>(o.chunk_bytes)).chunk_bytes() : 0;
+  s.chunk_bytes = o.mode == "tree" ? th::tree(o.chunk_bytes()).chunk_bytes() : 0;
   if (o.leaves && o.mode != "tree") {
     throw th::error(th::errc::invalid_argument, "--leaves needs --mode tree");
   }
@@ -312,11 +315,9 @@ th::manifest hash_checkpoint(const checkpoint& c, const hash_options& o,
       throw th::error(th::errc::invalid_argument,
                       "--leaves is computed on the CPU; use --device cpu");
     }
-    return th::make_manifest(
-        settings_of(o), c.names, c.views,
-        cli::hash_on_device(c.views,
-                            o.mode == "exact" ? 0 : static_cast<std::uint64_t>(o.chunk_bytes),
-                            o.canonical, o.nan_rule));
+    return th::make_manifest(settings_of(o), c.names, c.views,
+                             cli::hash_on_device(c.views, o.mode == "exact" ? 0 : o.chunk_bytes(),
+                                                 o.canonical, o.nan_rule));
   }
 #else
   (void)device;
@@ -630,11 +631,6 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : exit_bad_input;
-  }
-  for (hash_options* h : {&o, &x}) {  // the number behind --chunk-bytes, when it is one
-    if (const auto v = h->chunk_text.value()) {
-      h->chunk_bytes = *v;
-    }
   }
   try {
     if (hash->parsed())

@@ -119,6 +119,11 @@ def _brief(v: Any) -> str:
     return _clip(_brief_text(v))
 
 
+def is_size(v: Any) -> bool:
+    """An int that is a size both readers take: 0 to 2^63-1 (C++ reads sizes as int64)."""
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 63
+
+
 def _is_uint(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
@@ -195,7 +200,7 @@ def validate(doc: Any, label: str = "manifest") -> Dict[str, Any]:
         if not isinstance(shape, list) or len(shape) > 8:
             raise Error("parse_error", "%s: shape is not an array of at most 8 dimensions"
                         % where)
-        if not all(_is_uint(d) and d < 1 << 63 for d in shape):
+        if not all(is_size(d) for d in shape):
             raise Error("parse_error", "%s: shape holds a non-integer or negative value" % where)
         nbytes = DTYPE_SIZES[canonical if canonical and t["dtype"] in FLOATING else t["dtype"]]
         for d in shape:
@@ -270,28 +275,39 @@ def _json_constant(name: str) -> Any:
     raise _Refused("%s is not JSON" % name)
 
 
+def _check_utf8(s: str) -> None:
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Refused("a string holds a lone surrogate (not UTF-8)") from None
+
+
 def _check_nesting(doc: Any) -> None:
     """Refuses what json.loads takes and the C++ reader does not: nesting deeper than
-    MAX_JSON_DEPTH, strings holding a lone surrogate (not UTF-8)."""
-    stack = [(doc, 1)]
-    while stack:
-        v, depth = stack.pop()
-        if isinstance(v, str):
-            if not v.isascii():
-                try:
-                    v.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise _Refused("a string holds a lone surrogate (not UTF-8)") from None
-            continue
-        if isinstance(v, (dict, list)):
-            if depth > MAX_JSON_DEPTH:
-                raise _Refused("nested deeper than %d levels" % MAX_JSON_DEPTH)
-            if isinstance(v, dict):
-                for k, x in v.items():
-                    stack.append((k, depth))
-                    stack.append((x, depth + 1))
+    MAX_JSON_DEPTH, strings holding a lone surrogate (not UTF-8). One pass, level by level."""
+    if isinstance(doc, str):
+        _check_utf8(doc)
+    level = [doc] if isinstance(doc, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            raise _Refused("nested deeper than %d levels" % MAX_JSON_DEPTH)
+        below = []
+        for container in level:
+            if isinstance(container, dict):
+                for key in container:
+                    _check_utf8(key)
+                values = container.values()
             else:
-                stack.extend((x, depth + 1) for x in v)
+                values = container
+            for v in values:
+                if isinstance(v, str):
+                    _check_utf8(v)
+                elif isinstance(v, (dict, list)):
+                    below.append(v)
+        level = below
 
 
 def parse_json(text: Union[str, bytes], label: str) -> Any:

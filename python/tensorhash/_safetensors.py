@@ -21,10 +21,6 @@ from ._manifest import DTYPE_SIZES
 MAX_HEADER = 100000000
 
 
-def _uint(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 63
-
-
 def parse_header(data: Any, size: int, label: str) -> Tuple[List[tuple], Dict[str, str], int]:
     """([(name, dtype, shape, begin, end)] in data order, metadata, data offset) of a file."""
     if size < 8:
@@ -71,7 +67,7 @@ def parse_header(data: Any, size: int, label: str) -> Tuple[List[tuple], Dict[st
             raise Error("parse_error", "%s: shape is not an array" % where)
         if len(shape) > 8:
             raise Error("rank_too_large", "%s: %d dimensions, more than 8" % (where, len(shape)))
-        if not all(_uint(d) for d in shape):
+        if not all(_m.is_size(d) for d in shape):
             raise Error("parse_error", "%s: shape holds a value that is not a size" % where)
         offsets = info["data_offsets"]
         if (not isinstance(offsets, list) or len(offsets) != 2

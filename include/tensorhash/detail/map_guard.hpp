@@ -125,7 +125,7 @@ inline void map_guard_handler(int sig, siginfo_t* info, void* context) {
 class map_guard {
  public:
   map_guard() = default;
-  /// Guards [p, p + size); with every slot taken, the range stays unguarded (active() false).
+  /// Guards [p, p + size); with every slot taken, the range stays unguarded.
   map_guard(const void* p, std::uint64_t size) {
     if (p == nullptr || size == 0) {
       return;
@@ -171,7 +171,6 @@ class map_guard {
   bool faulted() const noexcept {
     return slot_ != nullptr && slot_->faulted.load(std::memory_order_acquire);
   }
-  bool active() const noexcept { return slot_ != nullptr; }
 
  private:
   map_guard_table::slot* slot_ = nullptr;
