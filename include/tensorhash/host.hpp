@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include <tensorhash/blake3.hpp>
 #include <tensorhash/canonical.hpp>
 #include <tensorhash/composite.hpp>
 #include <tensorhash/config.hpp>
@@ -117,7 +118,7 @@ struct host_tuning {
 template <class Mode = tree, class Canon = as_stored, class Hasher = sha256,
           class Tuning = host_tuning<>>
 class host_engine {
-  static_assert(detail::check_policies<Mode, Canon, Hasher>());
+  static_assert(detail::check_policies<Mode, Canon, Hasher, true>());
 
  public:
   using mode_type = Mode;
@@ -177,7 +178,9 @@ class host_engine {
     for (std::size_t i = 0; i < count; ++i) {
       readers.emplace_back(checked(tensors[i], i));
     }
-    if constexpr (std::is_same_v<Mode, exact>) {
+    if constexpr (is_blake3_v<Hasher>) {
+      hash_blake3(readers, out);
+    } else if constexpr (std::is_same_v<Mode, exact>) {
       hash_exact(readers, out);
     } else {
       hash_tree(readers, out);
@@ -233,7 +236,7 @@ class host_engine {
     return detail::checked_host_tensor(
         c, index, Canon::target(c.dtype()), max_message_bytes,
         "the host backend reads host memory only (use the device backend)",
-        "SHA-256's 2^61-1 limit");
+        "the 2^61-1-byte message limit");
   }
 
   using reader_type = detail::composite_reader<Canon>;
@@ -283,6 +286,55 @@ class host_engine {
             hashed_.fetch_add(readers[order[i]].size(), std::memory_order_relaxed);
           });
     });
+    std::copy(result.begin(), result.end(), out);
+  }
+
+  /// BLAKE3 of each tensor: its bytes cut into 1 MiB subtrees, all subtrees of the batch spread
+  /// over the pool, then each tensor's subtree CVs reduced to its root.
+  void hash_blake3(const std::vector<reader_type>& readers, digest_type* out) {
+    namespace b3 = detail::blake3;
+    std::vector<std::uint64_t> first(readers.size() + 1, 0);
+    for (std::size_t i = 0; i < readers.size(); ++i) {
+      const std::uint64_t bytes = readers[i].size();
+      first[i + 1] = first[i] + std::max<std::uint64_t>(1, bytes / b3::subtree_bytes +
+                                                               (bytes % b3::subtree_bytes != 0));
+    }
+    std::vector<std::uint8_t> cvs(32 * first.back());
+    std::vector<digest_type> result(readers.size());
+    const std::uint64_t grain =
+        std::clamp<std::uint64_t>(first.back() / (8 * std::uint64_t{pool_.size()}), 1, 8);
+    pool_.parallel_for(first.back(), grain, [&](std::uint64_t b, std::uint64_t e) {
+      b3::subtree_hasher<Hasher::impl> h;
+      std::size_t t = static_cast<std::size_t>(std::upper_bound(first.begin(), first.end(), b) -
+                                               first.begin() - 1);
+      for (std::uint64_t j = b; j < e; ++j) {
+        if (stop_.load(std::memory_order_relaxed)) {
+          throw error(errc::cancelled, "hashing cancelled");
+        }
+        while (first[t + 1] <= j) {
+          ++t;
+        }
+        const auto& r = readers[t];
+        const std::uint64_t offset = (j - first[t]) * b3::subtree_bytes;
+        const std::uint64_t bytes = std::min(b3::subtree_bytes, r.size() - offset);
+        const b3::output node = h.hash(r, offset, bytes);
+        if (first[t + 1] - first[t] == 1) {
+          node.root_bytes(0, result[t].bytes, sizeof result[t].bytes);
+        } else {
+          b3::store_cv(cvs.data() + 32 * j, node.chaining_value());
+        }
+        hashed_.fetch_add(bytes, std::memory_order_relaxed);
+      }
+    });
+    std::vector<std::uint8_t> scratch;
+    for (std::size_t t = 0; t < readers.size(); ++t) {
+      const std::uint64_t n = first[t + 1] - first[t];
+      if (n > 1) {
+        scratch.resize(16 * n + 32);
+        b3::reduce<Hasher::impl>(cvs.data() + 32 * first[t], n, scratch.data())
+            .root_bytes(0, result[t].bytes, sizeof result[t].bytes);
+      }
+    }
     std::copy(result.begin(), result.end(), out);
   }
 

@@ -1,0 +1,152 @@
+/**
+ * @file blake3.hpp
+ * @brief BLAKE3 as a second hasher: a tree hash, so one tensor's digest is parallel and still
+ *        the standard digest (`b3sum`, Python's `blake3`).
+ *
+ * ```
+ * tensorhash::host_engine<tensorhash::exact, tensorhash::as_stored, tensorhash::blake3> e;
+ * std::string hex = e.hash(view).to_hex();               // == b3sum of the canonical bytes
+ * tensorhash::blake3_stream s;                           // or incrementally, host or device
+ * s.update(bytes, n);
+ * tensorhash::digest256 d = s.digest();
+ * ```
+ * BLAKE3 is not a Merkle–Damgård hash, so it is not a model of the hasher concept of
+ * hasher.hpp: it has its own engine path (exact mode only; the tree mode of tensorhash exists to
+ * make SHA-256 parallel, and BLAKE3's own tree already is). docs/format.md §4.5 defines its
+ * digests.
+ */
+#pragma once
+
+#include <tensorhash/config.hpp>
+#include <tensorhash/detail/blake3/host.hpp>
+#include <tensorhash/detail/blake3/portable.hpp>
+#include <tensorhash/digest.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+TENSORHASH_NAMESPACE_BEGIN
+
+/**
+ * @brief BLAKE3 in its hash mode (256-bit digests), as a hasher policy of `host_engine`.
+ * @tparam Impl host `hash_many` path; every path gives the same digests
+ */
+template <blake3_impl Impl = blake3_impl::automatic>
+struct basic_blake3 {
+  using digest_type = digest256;
+  static constexpr blake3_impl impl = Impl;
+  /// Manifest name of the algorithm (exact mode).
+  static constexpr const char* algorithm = "blake3";
+  /// @return whether the `Impl` path can run on this CPU (always true for portable/automatic)
+  static bool available() noexcept { return detail::blake3::impl_available<Impl>(); }
+};
+
+/// BLAKE3 with the fastest host path this CPU runs.
+using blake3 = basic_blake3<>;
+
+/// True for the `basic_blake3` hashers.
+template <class H>
+struct is_blake3 : std::false_type {};
+template <blake3_impl Impl>
+struct is_blake3<basic_blake3<Impl>> : std::true_type {};
+template <class H>
+inline constexpr bool is_blake3_v = is_blake3<H>::value;
+
+/**
+ * @brief Incremental BLAKE3 (hash mode), host and device: any split of the input into `update`
+ *        calls gives the same digest; `finalize` extends the output to any length (XOF).
+ *        One input at a time; for a tensor use `host_engine`, which is parallel and SIMD.
+ */
+class blake3_stream {
+ public:
+  TENSORHASH_HD blake3_stream() noexcept { reset_chunk(0); }
+
+  /// @brief Appends `len` bytes.
+  TENSORHASH_HD void update(const void* data, std::size_t len) noexcept {
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    while (len > 0) {
+      if (blocks_done_ * detail::blake3::block_bytes + block_len_ == detail::blake3::chunk_bytes) {
+        push_chunk(output_of_chunk().chaining_value(), counter_ + 1);
+        reset_chunk(counter_ + 1);
+      }
+      if (block_len_ == detail::blake3::block_bytes) {  // more input follows: not the last block
+        std::uint32_t m[16];
+        detail::blake3::load_block(m, block_, block_len_);
+        detail::blake3::compress_in_place(cv_, m, counter_, block_len_, block_flags());
+        ++blocks_done_;
+        block_len_ = 0;
+      }
+      std::size_t take = detail::blake3::block_bytes - block_len_;
+      take = take < len ? take : len;
+      for (std::size_t i = 0; i < take; ++i) {
+        block_[block_len_ + i] = p[i];
+      }
+      block_len_ += static_cast<std::uint32_t>(take);
+      p += take;
+      len -= take;
+    }
+  }
+
+  /// @brief The first `len` output bytes into `out`; the stream is unchanged.
+  TENSORHASH_HD void finalize(std::uint8_t* out, std::size_t len) const noexcept {
+    detail::blake3::output o = output_of_chunk();
+    for (std::uint32_t i = depth_; i-- > 0;) {
+      o = detail::blake3::parent_output(detail::blake3::iv_cv(), stack_[i], o.chaining_value());
+    }
+    o.root_bytes(0, out, len);
+  }
+
+  /// @return the 32-byte digest (what `b3sum` prints)
+  TENSORHASH_HD digest256 digest() const noexcept {
+    digest256 d{};
+    finalize(d.bytes, sizeof d.bytes);
+    return d;
+  }
+
+ private:
+  TENSORHASH_HD std::uint32_t block_flags() const noexcept {
+    return blocks_done_ == 0 ? std::uint32_t{detail::blake3::chunk_start} : 0u;
+  }
+
+  TENSORHASH_HD void reset_chunk(std::uint64_t counter) noexcept {
+    cv_ = detail::blake3::iv_cv();
+    counter_ = counter;
+    block_len_ = 0;
+    blocks_done_ = 0;
+  }
+
+  TENSORHASH_HD detail::blake3::output output_of_chunk() const noexcept {
+    detail::blake3::output o{
+        cv_, {}, counter_, block_len_, block_flags() | detail::blake3::chunk_end};
+    detail::blake3::load_block(o.m, block_, block_len_);
+    return o;
+  }
+
+  /// Pushes the CV of a finished chunk, `total` chunks finished so far, merging every subtree
+  /// it completes (one per trailing zero bit of `total`).
+  TENSORHASH_HD void push_chunk(detail::blake3::cv_words cv, std::uint64_t total) noexcept {
+    for (; (total & 1) == 0; total >>= 1) {
+      cv = detail::blake3::parent_output(detail::blake3::iv_cv(), stack_[--depth_], cv)
+               .chaining_value();
+    }
+    stack_[depth_++] = cv;
+  }
+
+  detail::blake3::cv_words cv_;
+  std::uint64_t counter_ = 0;
+  std::uint8_t block_[detail::blake3::block_bytes] = {};
+  std::uint32_t block_len_ = 0;
+  std::uint32_t blocks_done_ = 0;
+  detail::blake3::cv_words stack_[54];  ///< one CV per level: 2^54 chunks is 2^64 bytes
+  std::uint32_t depth_ = 0;
+};
+
+/// @return BLAKE3 of `len` bytes at `data` (one thread, portable)
+inline digest256 blake3_digest(const void* data, std::size_t len) noexcept {
+  blake3_stream s;
+  s.update(data, len);
+  return s.digest();
+}
+
+TENSORHASH_NAMESPACE_END

@@ -1,0 +1,232 @@
+/**
+ * @file detail/blake3/host.hpp
+ * @brief Host BLAKE3 over a reader's canonical bytes: `hash_many` picked by cpuid, the CV of an
+ *        aligned subtree read a tile at a time, and the reduction of a row of CVs.
+ *
+ * A tensor's bytes are cut into subtrees of `subtree_bytes` (a power of two of chunks), which
+ * threads hash independently: with every subtree but the last full, the subtrees are exactly
+ * the nodes of the BLAKE3 tree at that height (the tree over `n` chunks puts the largest power
+ * of two smaller than `n` on the left), so reducing their CVs pairwise, level by level, an odd
+ * last CV carried up, gives the standard root.
+ */
+#pragma once
+
+#include <tensorhash/config.hpp>
+#include <tensorhash/detail/blake3/portable.hpp>
+#include <tensorhash/detail/blake3/x86_avx2.hpp>
+#include <tensorhash/detail/blake3/x86_avx512.hpp>
+#include <tensorhash/detail/canonical_reader.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+TENSORHASH_NAMESPACE_BEGIN
+
+/// @brief Which BLAKE3 `hash_many` a host build uses; every path gives the same digests.
+enum class blake3_impl {
+  automatic,  ///< AVX2 when cpuid reports it, else portable (the default)
+  portable,   ///< the shared host/device C++ compression, one input at a time
+  avx2,       ///< 8 inputs per AVX2 instruction; call only when `basic_blake3<avx2>::available()`
+  avx512,     ///< 16 inputs per AVX-512 instruction; call only when
+              ///< `basic_blake3<avx512>::available()`
+};
+
+namespace detail {
+namespace blake3 {
+
+/// Bytes of the subtrees a tensor is cut into for threads: 1 MiB, 1024 chunks.
+constexpr std::uint64_t subtree_bytes = std::uint64_t{1} << 20;
+
+/// @return whether path `Impl` runs here
+template <blake3_impl Impl>
+bool impl_available() noexcept {
+#if TENSORHASH_HAS_X86
+  if constexpr (Impl == blake3_impl::avx2) {
+    return avx2_available();
+  } else if constexpr (Impl == blake3_impl::avx512) {
+    return avx512_available();
+  }
+#else
+  if constexpr (Impl == blake3_impl::avx2 || Impl == blake3_impl::avx512) {
+    return false;
+  }
+#endif
+  return true;
+}
+
+/// hash_many_portable through path `Impl`: 16 inputs a call with AVX-512, 8 with AVX2; a rest
+/// of 3 or more is padded to a whole call (cheaper than one input at a time).
+template <blake3_impl Impl>
+void hash_many(const std::uint8_t* const* inputs, std::size_t n, std::uint32_t blocks,
+               const cv_words& key, std::uint64_t counter, bool increment, std::uint32_t flags,
+               std::uint32_t flags_start, std::uint32_t flags_end, std::uint8_t* out) noexcept {
+#if TENSORHASH_HAS_X86
+  if constexpr (Impl == blake3_impl::avx512 || Impl == blake3_impl::automatic) {
+    if (Impl == blake3_impl::avx512 || avx512_available()) {
+      for (; n >= 16; n -= 16, inputs += 16, out += 16 * 32) {
+        hash16_avx512(inputs, blocks, key, counter, increment, flags, flags_start, flags_end, out);
+        counter += increment ? 16 : 0;
+      }
+      if (n >= 3) {
+        const std::uint8_t* padded[16];
+        for (std::size_t i = 0; i < 16; ++i) {
+          padded[i] = inputs[i < n ? i : 0];
+        }
+        std::uint8_t cvs[16 * 32];
+        hash16_avx512(padded, blocks, key, counter, increment, flags, flags_start, flags_end, cvs);
+        std::memcpy(out, cvs, 32 * n);
+        return;
+      }
+    }
+  }
+  if constexpr (Impl == blake3_impl::avx2 || Impl == blake3_impl::automatic) {
+    if (Impl == blake3_impl::avx2 || avx2_available()) {
+      for (; n >= 8; n -= 8, inputs += 8, out += 8 * 32) {
+        hash8_avx2(inputs, blocks, key, counter, increment, flags, flags_start, flags_end, out);
+        counter += increment ? 8 : 0;
+      }
+      if (n >= 3) {
+        const std::uint8_t* padded[8];
+        for (std::size_t i = 0; i < 8; ++i) {
+          padded[i] = inputs[i < n ? i : 0];
+        }
+        std::uint8_t cvs[8 * 32];
+        hash8_avx2(padded, blocks, key, counter, increment, flags, flags_start, flags_end, cvs);
+        std::memcpy(out, cvs, 32 * n);
+        return;
+      }
+    }
+  }
+#endif
+  hash_many_portable(inputs, n, blocks, key, counter, increment, flags, flags_start, flags_end,
+                     out);
+}
+
+/**
+ * @brief Reduces `n >= 2` CVs (32 bytes each at `cvs`, clobbered; `scratch` holds `n / 2`) to
+ *        the output node of their subtree: parents level by level, the last two left for the
+ *        caller to compress as a CV or as the root.
+ */
+template <blake3_impl Impl>
+output reduce(std::uint8_t* cvs, std::uint64_t n, std::uint8_t* scratch) noexcept {
+  const cv_words key = iv_cv();
+  while (n > 2) {
+    const std::uint64_t pairs = n / 2;
+    const std::uint8_t* inputs[64];
+    for (std::uint64_t done = 0; done < pairs; done += 64) {
+      const std::uint64_t k = pairs - done < 64 ? pairs - done : 64;
+      for (std::uint64_t i = 0; i < k; ++i) {
+        inputs[i] = cvs + 64 * (done + i);
+      }
+      hash_many<Impl>(inputs, k, 1, key, 0, false, parent, 0, 0, scratch + 32 * done);
+    }
+    if (n % 2 != 0) {
+      std::memcpy(scratch + 32 * pairs, cvs + 32 * (n - 1), 32);
+    }
+    std::memcpy(cvs, scratch, 32 * (pairs + n % 2));
+    n = pairs + n % 2;
+  }
+  return parent_output(key, load_cv(cvs), load_cv(cvs + 32));
+}
+
+/**
+ * @brief One thread's BLAKE3 of subtrees of readers' canonical bytes. Whole chunks are hashed
+ *        where a tile holds them, 8 at a time; a chunk across two tiles is assembled first.
+ */
+template <blake3_impl Impl>
+class subtree_hasher {
+ public:
+  /**
+   * @brief The output node of canonical bytes `[offset, offset + bytes)` of `reader`, `offset`
+   *        a multiple of 1024 and of the element size, `bytes <= subtree_bytes`, every chunk
+   *        whole but the last of the tensor. Its CV (`chaining_value()`) when it is a subtree of
+   *        a larger input; its `root_bytes` when it is the whole input.
+   */
+  template <class Reader>
+  output hash(const Reader& reader, std::uint64_t offset, std::uint64_t bytes) {
+    const std::uint32_t e = reader.element_bytes();
+    first_chunk_ = offset / chunk_bytes;
+    chunks_ = 0;
+    pending_ = 0;
+    carried_ = 0;
+    if (bytes <= chunk_bytes) {
+      reader.read(offset / e, bytes / e, buf_, [&](const std::uint8_t* p, std::uint64_t n) {
+        std::memcpy(carry_[0] + carried_, p, n);
+        carried_ += static_cast<std::uint32_t>(n);
+      });
+      return chunk_output(iv_cv(), carry_[0], carried_, first_chunk_);
+    }
+    const std::uint64_t count = (bytes + chunk_bytes - 1) / chunk_bytes;
+    if (cvs_.size() < 32 * count) {
+      cvs_.resize(32 * count);
+      scratch_.resize(16 * count + 32);
+    }
+    reader.read(offset / e, bytes / e, buf_,
+                [&](const std::uint8_t* p, std::uint64_t n) { absorb(p, n); });
+    if (carried_ != 0) {  // the tensor's last chunk, shorter than 1024 bytes
+      store_cv(
+          cvs_.data() + 32 * chunks_,
+          chunk_output(iv_cv(), carry_[slot_], carried_, first_chunk_ + chunks_).chaining_value());
+      ++chunks_;
+    }
+    return reduce<Impl>(cvs_.data(), chunks_, scratch_.data());
+  }
+
+ private:
+  /// Takes one tile: completes a carried chunk, queues the whole chunks it holds, carries the
+  /// rest. The queue is hashed before the tile is given back (its bytes may be reused).
+  void absorb(const std::uint8_t* p, std::uint64_t n) {
+    if (carried_ != 0) {
+      const std::uint64_t take = std::min<std::uint64_t>(chunk_bytes - carried_, n);
+      std::memcpy(carry_[slot_] + carried_, p, take);
+      carried_ += static_cast<std::uint32_t>(take);
+      p += take;
+      n -= take;
+      if (carried_ < chunk_bytes) {
+        return;
+      }
+      queue(carry_[slot_]);
+      slot_ ^= 1;  // the queued chunk keeps its buffer until the queue is hashed
+      carried_ = 0;
+    }
+    for (; n >= chunk_bytes; p += chunk_bytes, n -= chunk_bytes) {
+      queue(p);
+    }
+    flush();
+    if (n != 0) {
+      std::memcpy(carry_[slot_], p, n);
+      carried_ = static_cast<std::uint32_t>(n);
+    }
+  }
+
+  void queue(const std::uint8_t* chunk) {
+    pending_chunks_[pending_++] = chunk;
+    if (pending_ == batch) {
+      flush();
+    }
+  }
+
+  void flush() {
+    hash_many<Impl>(pending_chunks_, pending_, blocks_per_chunk, iv_cv(), first_chunk_ + chunks_,
+                    true, 0, chunk_start, chunk_end, cvs_.data() + 32 * chunks_);
+    chunks_ += pending_;
+    pending_ = 0;
+  }
+
+  static constexpr std::size_t batch = 32;
+  staging buf_;
+  std::vector<std::uint8_t> cvs_, scratch_;
+  std::uint8_t carry_[2][chunk_bytes];
+  const std::uint8_t* pending_chunks_[batch];
+  std::size_t pending_ = 0;
+  std::uint32_t carried_ = 0;
+  unsigned slot_ = 0;
+  std::uint64_t first_chunk_ = 0, chunks_ = 0;
+};
+
+}  // namespace blake3
+}  // namespace detail
+TENSORHASH_NAMESPACE_END
