@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """The command lines on a checkpoint on disk (page cache warm): wall time of `tensorhash hash`,
-C++ and Python, in exact and tree mode, beside `b3sum` of the same files when it is installed.
+C++ and Python, in exact and tree mode and with BLAKE3, beside `b3sum` of the same files (with
+as many threads) when it is installed.
 
-    cli_bench.py --cli build/tools/tensorhash [--py-cli tensorhash] [--shape qwen|large]
+    cli_bench.py --cli build/tools/tensorhash [--py-cli tensorhash] [--shape qwen|qwen-0.5b|large]
                  [--dir DIR] [--repeat 3] [--threads N] [--json out.json]
 
 Checkpoints (bytes pseudo-random, written once into DIR, default build/cli-bench-SHAPE, reused):
 - qwen: Qwen2.5-1.5B-shaped (BF16, 338 tensors, 3.09 GB, tied embeddings, two shards);
+- qwen-0.5b: Qwen2.5-0.5B-shaped (BF16, 290 tensors, 0.99 GB, two shards);
 - large: four F32 [151936, 2048] tensors (4.98 GB: embeddings and lm_heads of Qwen2.5-3B in
   F32), where exact mode's one chain per tensor decides: the C++ command line once hashed in
   batches of about 1 GiB for its progress bar, each such tensor a batch of its own on one
@@ -30,7 +32,8 @@ from qwen_shapes import qwen2_5_shapes
 def shapes(kind):
     if kind == "large":  # embeddings and lm_heads of Qwen2.5-3B, in F32
         return {"model.%d.weight" % i: ("F32", (151936, 2048)) for i in range(4)}
-    return {name: ("BF16", shape) for name, shape in qwen2_5_shapes("1.5B").items()}
+    size = "0.5B" if kind == "qwen-0.5b" else "1.5B"
+    return {name: ("BF16", shape) for name, shape in qwen2_5_shapes(size).items()}
 
 
 def write_shard(path, tensors, rng):
@@ -83,7 +86,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cli", required=True, help="the C++ tensorhash binary")
     parser.add_argument("--py-cli", help="the Python package's tensorhash command")
-    parser.add_argument("--shape", choices=["qwen", "large"], default="qwen")
+    parser.add_argument("--shape", choices=["qwen", "qwen-0.5b", "large"], default="qwen")
     parser.add_argument("--dir")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0)
@@ -93,16 +96,17 @@ def main():
     files = checkpoint(args.dir, args.shape)
     size = sum(os.path.getsize(f) for f in files)
     runs = []
-    for mode in ("exact", "tree"):
+    for how in (["--mode", "exact"], ["--mode", "tree"], ["--hasher", "blake3"]):
         for label, cli in (("C++", args.cli), ("Python", args.py_cli)):
             if cli:
-                cmd = [cli, "hash", args.dir, "--mode", mode, "--threads", str(args.threads),
-                       "-o", os.path.join(args.dir, "manifest.json")]
-                runs.append(("tensorhash hash --mode %s (%s)" % (mode, label), best_of(cmd,
-                                                                                     args.repeat)))
+                cmd = [cli, "hash", args.dir] + how + ["--threads", str(args.threads),
+                                                       "-o", os.path.join(args.dir, "manifest.json")]
+                runs.append(("tensorhash hash %s (%s)" % (" ".join(how), label),
+                             best_of(cmd, args.repeat)))
     b3sum = shutil.which("b3sum")
     if b3sum:
-        runs.append(("b3sum (BLAKE3)", best_of([b3sum] + files, args.repeat)))
+        threads = ["--num-threads", str(args.threads)] if args.threads else []
+        runs.append(("b3sum (BLAKE3)", best_of([b3sum] + threads + files, args.repeat)))
     print("%s: %d files, %.2f GB, best of %d, page cache warm, threads %s"
           % (args.shape, len(files), size / 1e9, args.repeat, args.threads or "all"))
     for name, s in runs:

@@ -199,11 +199,86 @@ def exact_digest(message):
     return hashlib.sha256(message).hexdigest()
 
 
+# ---------------------------------------------------------------------------------------------
+# BLAKE3 (format.md §4.5), hash mode, from the paper (O'Connor, Aumasson, Neves, Wilcox-O'Hearn,
+# "BLAKE3: one function, fast everywhere", 2020, §2): slow, exact, standard library only.
+
+BLAKE3_IV = (0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A,
+             0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19)
+BLAKE3_PERMUTATION = (2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8)
+_CHUNK_START, _CHUNK_END, _PARENT, _ROOT = 1, 2, 4, 8
+
+
+def _blake3_g(v, a, b, c, d, x, y):
+    def rotr(w, n):
+        return ((w >> n) | (w << (32 - n))) & _M32
+    v[a] = (v[a] + v[b] + x) & _M32
+    v[d] = rotr(v[d] ^ v[a], 16)
+    v[c] = (v[c] + v[d]) & _M32
+    v[b] = rotr(v[b] ^ v[c], 12)
+    v[a] = (v[a] + v[b] + y) & _M32
+    v[d] = rotr(v[d] ^ v[a], 8)
+    v[c] = (v[c] + v[d]) & _M32
+    v[b] = rotr(v[b] ^ v[c], 7)
+
+
+def blake3_compress(cv, block, counter, block_len, flags):
+    """The 16 output words of compressing one 64-byte block (§2.2)."""
+    m = list(struct.unpack("<16I", block.ljust(64, b"\x00")))
+    v = list(cv) + list(BLAKE3_IV[:4]) + [counter & _M32, counter >> 32, block_len, flags]
+    for r in range(7):
+        for i, (a, b, c, d) in enumerate([(0, 4, 8, 12), (1, 5, 9, 13), (2, 6, 10, 14),
+                                          (3, 7, 11, 15), (0, 5, 10, 15), (1, 6, 11, 12),
+                                          (2, 7, 8, 13), (3, 4, 9, 14)]):
+            _blake3_g(v, a, b, c, d, m[2 * i], m[2 * i + 1])
+        if r < 6:
+            m = [m[BLAKE3_PERMUTATION[i]] for i in range(16)]
+    return [v[i] ^ v[i + 8] for i in range(8)] + [v[i + 8] ^ cv[i] for i in range(8)]
+
+
+def _blake3_chunk_node(chunk, index):
+    """(cv, last block, its length, flags) of a chunk of at most 1024 bytes: its last block is
+    compressed by the caller, as a CV or as the root."""
+    cv, flags = list(BLAKE3_IV), _CHUNK_START
+    blocks = [chunk[i:i + 64] for i in range(0, len(chunk), 64)] or [b""]
+    for block in blocks[:-1]:
+        cv = blake3_compress(cv, block, index, 64, flags)[:8]
+        flags = 0
+    return cv, blocks[-1], index, len(blocks[-1]), flags | _CHUNK_END
+
+
+def _blake3_node(message, first_chunk):
+    """The node over `message` (chunks from `first_chunk`), left subtree the largest power of
+    two of chunks smaller than the whole (§2.1)."""
+    chunks = max(1, (len(message) + 1023) // 1024)
+    if chunks == 1:
+        return _blake3_chunk_node(message, first_chunk)
+    left = 1
+    while left * 2 < chunks:
+        left *= 2
+    l_node = _blake3_node(message[:1024 * left], first_chunk)
+    r_node = _blake3_node(message[1024 * left:], first_chunk + left)
+    block = b"".join(struct.pack("<8I", *blake3_compress(*n[:4], n[4])[:8])
+                     for n in (l_node, r_node))
+    return list(BLAKE3_IV), block, 0, 64, _PARENT
+
+
+def blake3_digest(message, length=32):
+    """Lowercase hex of the first `length` bytes of BLAKE3(message) (b3sum's output)."""
+    cv, block, counter, block_len, flags = _blake3_node(message, 0)
+    out = b""
+    t = 0
+    while len(out) < length:  # the root's output blocks, by the output counter (§2.6)
+        out += struct.pack("<16I", *blake3_compress(cv, block, t, block_len, flags | _ROOT))
+        t += 1
+    return out[:length].hex()
+
+
 def digest(buf, dtype, shape, strides=None, offset=0, mode="tree",
            chunk_bytes=DEFAULT_CHUNK_BYTES, canon=None, nan_rule="canonical"):
     """Digest of a tensor view as tensorhash computes it.
 
-    mode "exact" and "tree" give 64 hex digits; "sglang" and "sglang-cpu" give the 16 hex digits
+    mode "exact", "tree" and "blake3" (exact with BLAKE3) give 64 hex digits; "sglang" and "sglang-cpu" give the 16 hex digits
     SGLang's weight checker reports for the view on a GPU resp. on the CPU (chunk_bytes unused).
     """
     message = canonical_bytes(buf, dtype, shape, strides, offset, canon, nan_rule)
@@ -211,11 +286,13 @@ def digest(buf, dtype, shape, strides=None, offset=0, mode="tree",
         return exact_digest(message)
     if mode == "tree":
         return tree_digest(message, chunk_bytes)
+    if mode == "blake3":
+        return blake3_digest(message)
     if mode == "sglang":
         return "%016x" % sglang_hash64(message)
     if mode == "sglang-cpu":
         return "%016x" % sglang_cpu_hash64(message)
-    raise ValueError("mode must be 'exact', 'tree', 'sglang' or 'sglang-cpu'")
+    raise ValueError("mode must be 'exact', 'tree', 'blake3', 'sglang' or 'sglang-cpu'")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,10 +423,10 @@ def engine_aggregate(rank_hexes):
 def manifest(tensors, mode="tree", chunk_bytes=DEFAULT_CHUNK_BYTES, canon=None,
              nan_rule="canonical"):
     """The manifest document of {name: (dtype, shape, raw_bytes)} (contiguous tensors)."""
-    algorithms = {"exact": "sha256", "tree": "sha256-tree", "sglang": "sglang-hash64",
-                  "sglang-cpu": "sha256-prefix64"}
+    algorithms = {"exact": "sha256", "tree": "sha256-tree", "blake3": "blake3",
+                  "sglang": "sglang-hash64", "sglang-cpu": "sha256-prefix64"}
     if mode not in algorithms:
-        raise ValueError("mode must be 'exact', 'tree', 'sglang' or 'sglang-cpu'")
+        raise ValueError("mode must be 'exact', 'tree', 'blake3', 'sglang' or 'sglang-cpu'")
     doc = {"format": "tensorhash.manifest/1", "algorithm": algorithms[mode]}
     if mode == "tree":
         doc["chunk_bytes"] = chunk_bytes

@@ -9,6 +9,7 @@ OUT_DIR/reference_cases.txt, one case a line:
 OUT_DIR/layout_cases.txt, one engine shard a line:
     LAYOUT TP RANK MODE DTYPE VOCAB HEADS KV_HEADS HEAD_DIM N (ROWS COLS HEX)xN DIGEST
     (N full row-major tensors; DIGEST of the rank's shard, tree mode 1 KiB chunks or exact)
+OUT_DIR/blake3_cases.txt: as reference_cases.txt, MODE "blake3" (CHUNK unused);
 OUT_DIR/conversions.txt, one element a line:
     DTYPE CANON IN_HEX OUT_HEX   (little-endian bytes)
 The C++ tests read both and must reproduce every digest and every converted element.
@@ -116,10 +117,10 @@ def make_strides(kind, shape, rng):
     return [rng.randint(-20, 20) for _ in range(rank)]
 
 
-def make_case(rng):
+def make_case(rng, modes=("exact", "tree")):
     dtype = rng.choice(DTYPES)
     canon = rng.choice(CANONS)
-    mode = rng.choice(["exact", "tree"])
+    mode = rng.choice(modes)
     chunk = rng.choice([1024, 1024, 2048, 4096, 16384])
     canon_size = ref.DTYPE_SIZES[ref.canonical_dtype(dtype, canon)]
     shape_kind = rng.choice(["scalar", "empty", "ones", "boundary", "boundary", "leaves",
@@ -215,6 +216,10 @@ def main():
     with open(os.path.join(args.out_dir, "conversions.txt"), "w") as f:
         for text in conversion_lines(rng):
             f.write(text + "\n")
+    blake3_rng = random.Random(args.seed + 3)  # its own stream: the files above stay as they were
+    with open(os.path.join(args.out_dir, "blake3_cases.txt"), "w") as f:
+        for _ in range(args.count // 4):
+            f.write(make_case(blake3_rng, ("blake3",)) + "\n")
     print("wrote %d cases (seed %d) to %s" % (args.count, args.seed, args.out_dir))
 
 

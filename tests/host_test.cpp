@@ -19,6 +19,9 @@ using test_util::reference_case;
 
 template <class Canon>
 digest256 hash_case(const reference_case& c) {
+  if (c.mode == "blake3") {
+    return host_hash<exact, Canon, blake3>(c.view_over(c.buffer.data()));
+  }
   if (c.mode == "exact") {
     return host_hash<exact, Canon>(c.view_over(c.buffer.data()));
   }
@@ -53,6 +56,22 @@ TEST_CASE("Digests equal the Python reference on 1200 random views", "[host][ref
     ++seen[c.mode + "/" + c.canon + "/" + to_string(c.type)];
   }
   CHECK(seen.size() >= 80);  // the cases cover (almost) every mode x canon x dtype
+}
+
+TEST_CASE("BLAKE3 digests equal the Python reference's on 300 random views",
+          "[host][reference][blake3]") {
+  const auto cases = test_util::read_reference_cases("blake3_cases.txt");
+  REQUIRE(cases.size() >= 250);
+  std::map<std::string, int> seen;
+  std::size_t multi_chunk = 0;
+  for (const auto& c : cases) {
+    INFO(c.line);
+    CHECK(hash_case(c).to_hex() == c.digest);
+    ++seen[c.canon + "/" + to_string(c.type)];
+    multi_chunk += c.view_over(c.buffer.data()).numel() * size_of(c.type) > 1024 ? 1 : 0;
+  }
+  CHECK(seen.size() >= 30);
+  CHECK(multi_chunk >= 30);
 }
 
 TEST_CASE("A batch on a thread pool gives the single-thread digests", "[host][reference]") {

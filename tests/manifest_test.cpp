@@ -184,3 +184,29 @@ TEST_CASE("Malformed manifest JSON is refused with the source and the key named"
   CHECK_THROWS_WITH(manifest_from_json("{", "m.json"),
                     Catch::Matchers::StartsWith("tensorhash: parse_error: m.json: not valid JSON"));
 }
+
+TEST_CASE("BLAKE3 manifests: make_manifest, JSON round trip, and compare refuses SHA-256 ones",
+          "[manifest][blake3]") {
+  const std::vector<std::uint8_t> bytes(5000, 7);
+  const std::vector<tensor_view> views = {tensor_view(bytes.data(), dtype::U8, {5000}),
+                                          tensor_view(bytes.data(), dtype::BF16, {2, 1000})};
+  host_engine<exact, as_stored, blake3> engine(exact{}, 2);
+  const manifest m = make_manifest(engine, {"a", "b"}, views);
+  CHECK(m.settings().algorithm == "blake3");
+  CHECK(m.settings().chunk_bytes == 0);
+  CHECK(m.tensors().at("a").digest == blake3_digest(bytes.data(), 5000));
+  CHECK(m.tensors().at("b").digest == blake3_digest(bytes.data(), 4000));
+  const std::string text = to_json(m).dump();
+  CHECK(text.find("\"algorithm\":\"blake3\"") != std::string::npos);
+  CHECK(text.find("chunk_bytes") == std::string::npos);
+  const manifest back = manifest_from_json(text, "b3.json");
+  CHECK(compare(m, back).ok());
+  host_engine<exact> sha(exact{}, 1);
+  const manifest other = make_manifest(sha, {"a", "b"}, views);
+  CHECK_THROWS_WITH(compare(m, other),
+                    Catch::Contains("different hash functions (expected blake3, actual sha256)"));
+  CHECK(code_of([&] { compare(other, m); }) == errc::invalid_argument);
+  auto leaves = nlohmann::json::parse(text);
+  leaves["tensors"]["a"]["leaves"] = nlohmann::json::array({rep("00")});
+  CHECK(code_of([&] { manifest_from_json(leaves.dump(), "b3.json"); }) == errc::parse_error);
+}

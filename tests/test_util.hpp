@@ -113,9 +113,10 @@ struct reference_case {
   }
 };
 
-inline std::vector<reference_case> read_reference_cases() {
+inline std::vector<reference_case> read_reference_cases(
+    const std::string& file = "reference_cases.txt") {
   std::vector<reference_case> cases;
-  for (const auto& line : read_lines(reference_path("reference_cases.txt"))) {
+  for (const auto& line : read_lines(reference_path(file))) {
     std::istringstream in(line);
     reference_case c;
     std::string type, buffer;

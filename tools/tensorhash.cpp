@@ -1,8 +1,8 @@
 // tensorhash: hash safetensors checkpoints into manifests, compare manifests, locate differences.
 //
-//   tensorhash hash PATH... [--mode exact|tree|sglang|sglang-cpu] [--chunk-bytes N]
-//                           [--as BF16|F32] [--nan-rule R] [--device auto|cpu|cuda] [--leaves]
-//                           [--threads N] [-o FILE]
+//   tensorhash hash PATH... [--mode exact|tree|sglang|sglang-cpu] [--hasher sha256|blake3]
+//                           [--chunk-bytes N] [--as BF16|F32] [--nan-rule R]
+//                           [--device auto|cpu|cuda] [--leaves] [--threads N] [-o FILE]
 //   tensorhash expect PATH... --engine sglang --tp N [--mode sglang|sglang-cpu] [--as BF16|F32]
 //                             [--nan-rule R] [--config config.json] [--threads N] [-o FILE]
 //   tensorhash compare EXPECTED.json ACTUAL.json       (manifests or SGLang replies)
@@ -168,6 +168,8 @@ struct integer_text {
 
 struct hash_options {
   std::string mode = "tree";
+  bool mode_given = false;        ///< --mode was on the command line
+  std::string hasher = "sha256";  ///< --hasher: "sha256" or "blake3"
   integer_text chunk_text{std::to_string(th::tree::default_chunk_bytes)};  ///< --chunk-bytes
   std::string canonical;                                                   // "", "BF16" or "F32"
   std::string nan_rule = th::nan_canonical::name;
@@ -182,12 +184,12 @@ struct hash_options {
 };
 
 /// The CPU engine of a mode: host_engine (exact, tree) or sglang_engine (SGLang's hashes).
-template <class Mode, class Canon>
+template <class Mode, class Canon, class Hasher>
 auto cpu_engine(Mode mode, unsigned threads) {
   if constexpr (th::is_sglang_mode_v<Mode>) {
     return th::sglang_engine<Mode, Canon>(threads);
   } else {
-    return th::host_engine<Mode, Canon>(mode, threads);
+    return th::host_engine<Mode, Canon, Hasher>(mode, threads);
   }
 }
 
@@ -198,9 +200,9 @@ th::digest256 as_digest(std::uint64_t h) {
   return th::digest_of_u64(h);
 }
 
-template <class Mode, class Canon>
+template <class Mode, class Canon, class Hasher = th::sha256>
 th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o, Mode mode) {
-  auto engine = cpu_engine<Mode, Canon>(mode, o.threads);
+  auto engine = cpu_engine<Mode, Canon, Hasher>(mode, o.threads);
   if constexpr (std::is_same_v<Mode, th::tree>) {
     if (o.leaves) {
       return th::make_manifest(engine, c.names, c.views, true);
@@ -233,11 +235,14 @@ th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o, Mode mode) 
       digests.push_back(as_digest(d));
     i = j;
   }
-  return th::make_manifest(th::digest_settings::of<Mode, Canon>(mode), c.names, c.views, digests);
+  return th::make_manifest(th::digest_settings::of<Mode, Canon, Hasher>(mode), c.names, c.views,
+                           digests);
 }
 
 template <class Canon>
 th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o) {
+  if (o.hasher == "blake3")
+    return hash_on_cpu<th::exact, Canon, th::blake3>(c, o, th::exact{});
   if (o.mode == "exact")
     return hash_on_cpu<th::exact, Canon>(c, o, th::exact{});
   if (o.mode == "sglang")
@@ -248,8 +253,15 @@ th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o) {
 }
 
 th::digest_settings settings_of(const hash_options& o) {
+  if (o.hasher == "blake3" && o.mode != "exact") {
+    throw th::error(th::errc::invalid_argument,
+                    "--hasher blake3 is a tree hash itself, parallel as it is: use --mode exact "
+                    "(the default with --hasher blake3), not --mode " +
+                        o.mode);
+  }
   th::digest_settings s;
-  s.algorithm = o.mode == "exact"        ? th::exact::algorithm
+  s.algorithm = o.hasher == "blake3"     ? th::blake3::algorithm
+                : o.mode == "exact"      ? th::exact::algorithm
                 : o.mode == "sglang"     ? th::sglang64::algorithm
                 : o.mode == "sglang-cpu" ? th::sglang_cpu64::algorithm
                                          : th::tree::algorithm;
@@ -288,8 +300,13 @@ std::string resolve_device(const hash_options& o) {
     throw th::error(th::errc::invalid_argument,
                     "--mode " + o.mode + " is computed on the CPU; use --device cpu");
   }
+  const bool blake3 = o.hasher == "blake3";
+  if (o.device == "cuda" && blake3) {
+    throw th::error(th::errc::invalid_argument,
+                    "--hasher blake3 is computed on the CPU in this release; use --device cpu");
+  }
   if (o.device == "auto")
-    return cuda && !o.leaves && !sglang ? "cuda" : "cpu";
+    return cuda && !o.leaves && !sglang && !blake3 ? "cuda" : "cpu";
   return o.device;
 }
 
@@ -325,7 +342,9 @@ th::manifest hash_checkpoint(const checkpoint& c, const hash_options& o,
   return with_canonicalization(o, [&](auto canon) { return hash_on_cpu<decltype(canon)>(c, o); });
 }
 
-int run_hash(const std::vector<std::string>& paths, const hash_options& o, const std::string& out) {
+int run_hash(const std::vector<std::string>& paths, hash_options o, const std::string& out) {
+  if (o.hasher == "blake3" && !o.mode_given)
+    o.mode = "exact";
   settings_of(o);  // validates the chunk size and NaN rule before any file is read
   refuse_output_among(out, expand_paths(paths));
   const auto start = std::chrono::steady_clock::now();
@@ -555,7 +574,7 @@ void add_digest_options(CLI::App* cmd, hash_options& o, bool chunks = true) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tensorhash: SHA-256 digests of tensors and checkpoints"};
+  CLI::App app{"tensorhash: SHA-256 and BLAKE3 digests of tensors and checkpoints"};
   app.require_subcommand(1);
   app.set_version_flag("--version", version_line());
   app.footer(exit_codes);
@@ -566,10 +585,15 @@ int main(int argc, char** argv) {
 
   auto* hash = app.add_subcommand("hash", "hash every tensor of safetensors files or directories");
   hash->add_option("paths", paths, "safetensors files, or directories of them")->required();
-  hash->add_option("--mode", o.mode,
-                   "exact (hashlib-identical), tree, sglang (SGLang's GPU weight hash, 16 hex) "
-                   "or sglang-cpu (SGLang's CPU recipe: SHA-256's first 8 bytes)")
-      ->check(CLI::IsMember({"exact", "tree", "sglang", "sglang-cpu"}))
+  auto* mode = hash->add_option("--mode", o.mode,
+                                "exact (hashlib-identical), tree, sglang (SGLang's GPU weight "
+                                "hash, 16 hex) or sglang-cpu (SGLang's CPU recipe: SHA-256's "
+                                "first 8 bytes); exact with --hasher blake3")
+                   ->check(CLI::IsMember({"exact", "tree", "sglang", "sglang-cpu"}))
+                   ->capture_default_str();
+  hash->add_option("--hasher", o.hasher,
+                   "sha256, or blake3 (b3sum-identical per tensor, parallel in exact mode)")
+      ->check(CLI::IsMember({"sha256", "blake3"}))
       ->capture_default_str();
   add_digest_options(hash, o);
   hash->add_option("--device", o.device, "where to hash")
@@ -578,8 +602,10 @@ int main(int argc, char** argv) {
   hash->add_flag("--leaves", o.leaves, "also record tree leaf digests (for diff)");
   hash->add_option("--threads", o.threads, threads_help);
   hash->add_option("-o,--output", out, "manifest file to write (default: print to stdout)");
-  hash->footer("Example:\n  tensorhash hash ckpt/ --mode exact -o step-100.json\n\n" +
-               std::string(exit_codes));
+  hash->footer(
+      "Example:\n  tensorhash hash ckpt/ --mode exact -o step-100.json\n"
+      "  tensorhash hash ckpt/ --hasher blake3 -o step-100.json\n\n" +
+      std::string(exit_codes));
 
   hash_options x;
   x.mode = "sglang";
@@ -633,8 +659,10 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : exit_bad_input;
   }
   try {
-    if (hash->parsed())
+    if (hash->parsed()) {
+      o.mode_given = mode->count() > 0;
       return run_hash(paths, o, out);
+    }
     if (expect->parsed())
       return run_expect(paths, x, e, out);
     if (cmp->parsed())

@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <tensorhash/blake3.hpp>
 #include <tensorhash/canonical.hpp>
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/printable.hpp>
@@ -33,7 +34,8 @@ TENSORHASH_NAMESPACE_BEGIN
 
 /// @brief How every digest of a manifest was computed (docs/format.md).
 struct digest_settings {
-  /// "sha256" (exact), "sha256-tree", or SGLang's 64-bit "sglang-hash64" / "sha256-prefix64"
+  /// "sha256" (exact), "sha256-tree", "blake3" (exact with BLAKE3), or SGLang's 64-bit
+  /// "sglang-hash64" / "sha256-prefix64"
   std::string algorithm = tree::algorithm;
   std::uint64_t chunk_bytes = tree::default_chunk_bytes;  ///< tree chunk size; 0 for exact
   std::optional<dtype> canonical_dtype;  ///< BF16 or F32 canonicalisation; empty: as stored
@@ -41,11 +43,15 @@ struct digest_settings {
   /// always "canonical" unless canonical_dtype is BF16
   std::string nan_rule = nan_canonical::name;
 
-  /// @return the settings of a mode and canonicalisation policy
-  template <class Mode, class Canon = as_stored>
+  /// @return the settings of a mode, canonicalisation policy and hasher
+  template <class Mode, class Canon = as_stored, class Hasher = sha256>
   static digest_settings of(const Mode& mode) {
     digest_settings s;
-    s.algorithm = Mode::algorithm;
+    if constexpr (is_blake3_v<Hasher>) {
+      s.algorithm = Hasher::algorithm;
+    } else {
+      s.algorithm = Mode::algorithm;
+    }
     if constexpr (std::is_same_v<Mode, tree>) {
       s.chunk_bytes = mode.chunk_bytes();
     } else {
@@ -209,9 +215,10 @@ template <class Mode, class Canon, class Hasher, class Tuning>
 manifest make_manifest(host_engine<Mode, Canon, Hasher, Tuning>& engine,
                        const std::vector<std::string>& names, const std::vector<tensor_view>& views,
                        bool with_leaves = false) {
-  static_assert(std::is_same_v<Hasher, sha256>,
-                "tensorhash: manifests record SHA-256 digests; use a host_engine with sha256");
-  const digest_settings settings = digest_settings::of<Mode, Canon>(engine.mode());
+  static_assert(std::is_same_v<Hasher, sha256> || is_blake3_v<Hasher>,
+                "tensorhash: manifests record SHA-256 or BLAKE3 digests; use a host_engine with "
+                "tensorhash::sha256 or tensorhash::blake3");
+  const digest_settings settings = digest_settings::of<Mode, Canon, Hasher>(engine.mode());
   if constexpr (std::is_same_v<Mode, tree>) {
     if (with_leaves) {
       // One pass: each tensor's leaves, and its root from them (merkle_root(leaves) == hash).
@@ -338,8 +345,19 @@ struct comparison {
   }
 };
 
-/// @return how `actual` differs from `expected`
+/**
+ * @return how `actual` differs from `expected`
+ * @throw error invalid_argument when one manifest is BLAKE3 and the other is not: no digest of
+ *        one hash function can ever match one of another, so there is nothing to compare
+ */
 inline comparison compare(const manifest& expected, const manifest& actual) {
+  const bool blake3_expected = expected.settings().algorithm == blake3::algorithm;
+  if (blake3_expected != (actual.settings().algorithm == blake3::algorithm)) {
+    throw error(errc::invalid_argument,
+                "the manifests were hashed with different hash functions (expected " +
+                    expected.settings().algorithm + ", actual " + actual.settings().algorithm +
+                    "): hash both with the same --hasher");
+  }
   comparison c;
   c.digest_bytes = expected.settings().digest_bytes();
   if (expected.settings() != actual.settings()) {

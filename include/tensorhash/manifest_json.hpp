@@ -112,8 +112,8 @@ inline manifest manifest_from_json(const std::string& text, const std::string& l
   }
   digest_settings s;
   const auto& algorithm = detail::require(j, "algorithm", label);
-  if (algorithm == exact::algorithm || algorithm == sglang64::algorithm ||
-      algorithm == sglang_cpu64::algorithm) {
+  if (algorithm == exact::algorithm || algorithm == blake3::algorithm ||
+      algorithm == sglang64::algorithm || algorithm == sglang_cpu64::algorithm) {
     s.algorithm = algorithm.get<std::string>();
     s.chunk_bytes = 0;
   } else if (algorithm == tree::algorithm) {
