@@ -103,7 +103,7 @@ PyObject* error_class = nullptr;
 
 /// What to compute: validated once per call.
 struct settings {
-  std::string mode;  // exact, tree, sglang, sglang-cpu
+  std::string mode;  // exact, tree, blake3 (exact mode with BLAKE3), sglang, sglang-cpu
   std::uint64_t chunk_bytes = th::tree::default_chunk_bytes;
   std::string canonical;  // "", "BF16", "F32"
   std::string nan_rule;   // canonical, torch-cpu, torch-cuda
@@ -116,10 +116,11 @@ settings make_settings(const std::string& mode, std::uint64_t chunk_bytes,
                        const std::string& canonical, const std::string& nan_rule) {
   settings s{mode, chunk_bytes, canonical, nan_rule};
   const bool sglang_mode = mode == "sglang" || mode == "sglang-cpu";
-  if (mode != "exact" && mode != "tree" && !sglang_mode) {
-    throw th::error(
-        th::errc::invalid_argument,
-        "mode must be \"exact\", \"tree\", \"sglang\" or \"sglang-cpu\", got \"" + mode + "\"");
+  if (mode != "exact" && mode != "tree" && mode != "blake3" && !sglang_mode) {
+    throw th::error(th::errc::invalid_argument,
+                    "mode must be \"exact\", \"tree\", \"blake3\", \"sglang\" or \"sglang-cpu\", "
+                    "got \"" +
+                        mode + "\"");
   }
   if (sglang_mode && !TENSORHASH_PY_WITH_SGLANG) {
     throw th::error(th::errc::invalid_argument,
@@ -531,6 +532,13 @@ std::vector<std::string> host_hex(const std::vector<th::composite_view>& tensors
       for (const auto& d : interruptible_hash(engine, tensors, total)) {
         out.push_back(d.to_hex());
       }
+    } else if (s.mode == "blake3") {
+      th::host_engine<th::exact, Canon, th::blake3> engine(th::exact{}, threads);
+      const th::progress_bar bar(
+          total, [&] { return engine.hashed_bytes(); }, show);
+      for (const auto& d : interruptible_hash(engine, tensors, total)) {
+        out.push_back(d.to_hex());
+      }
     } else if (s.mode == "tree") {
       th::host_engine<th::tree, Canon> engine(th::tree(s.chunk_bytes), threads);
       const th::progress_bar bar(
@@ -583,6 +591,11 @@ std::vector<std::pair<std::string, std::vector<std::int64_t>>> describe(const ba
 std::vector<std::string> hash_batch(const batch& b, const settings& s, unsigned threads,
                                     std::uintptr_t stream, bool progress) {
   if (b.any_cuda) {
+    if (s.mode == "blake3") {
+      throw th::error(th::errc::wrong_memory_space,
+                      "hasher \"blake3\" is computed on the host in this release: pass host "
+                      "tensors");
+    }
     if (s.is_sglang()) {
       throw th::error(th::errc::wrong_memory_space,
                       "mode \"" + s.mode +

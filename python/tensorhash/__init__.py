@@ -72,39 +72,46 @@ def build_info() -> Dict[str, Any]:
 
 # ---- digests --------------------------------------------------------------------------------------
 
-def digest(x: Any, mode: str = "tree", chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-           as_dtype: AsDtype = None, nan_rule: str = "canonical", *,
+def digest(x: Any, mode: Optional[str] = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+           as_dtype: AsDtype = None, nan_rule: str = "canonical", *, hasher: str = "sha256",
            threads: Optional[int] = None, stream: Any = None) -> str:
     """The digest of one tensor as lowercase hex.
 
     :param x: a tensor: anything with ``__dlpack__`` or the buffer protocol, any strides
-    :param mode: ``"tree"`` (RFC 6962 Merkle tree over `chunk_bytes` chunks, parallel, locates
-        a difference to a chunk), ``"exact"`` (one SHA-256 of the canonical bytes, equal to
-        ``hashlib.sha256(t.contiguous().view(torch.uint8).numpy()).hexdigest()``), or SGLang's
-        64-bit ``"sglang"`` / ``"sglang-cpu"`` (16 hex digits)
+    :param mode: ``"tree"`` (the default with SHA-256: RFC 6962 Merkle tree over `chunk_bytes`
+        chunks, parallel, locates a difference to a chunk), ``"exact"`` (one hash of the
+        canonical bytes: with SHA-256 equal to
+        ``hashlib.sha256(t.contiguous().view(torch.uint8).numpy()).hexdigest()``; the only
+        mode, and the default, with BLAKE3), or SGLang's 64-bit ``"sglang"`` / ``"sglang-cpu"``
+        (16 hex digits)
     :param chunk_bytes: tree chunk size, a power of two from 1024 to 16 MiB
     :param as_dtype: hash floating-point tensors as stored (None), as ``.to(torch.bfloat16)``
         (``"BF16"``) or as ``.to(torch.float32)`` (``"F32"``) would store them; no copy is made
     :param nan_rule: the BF16 of NaNs with ``as_dtype="BF16"``: ``"canonical"`` (0x7FC0),
         ``"torch-cpu"`` or ``"torch-cuda"`` (docs/format.md §3.3)
+    :param hasher: ``"sha256"`` or ``"blake3"`` (``blake3.blake3(bytes).hexdigest()`` and
+        ``b3sum`` of the canonical bytes, parallel over cores within one tensor; host tensors)
     :param threads: CPU threads (None: all cores; small tensors use the calling thread)
     :param stream: CUDA tensors: the stream to hash on (default: the producer's current stream)
     :raises Error: bad arguments (``invalid_argument``, ``invalid_chunk_size``), unknown dtypes,
         CUDA tensors in a CPU-only build (``wrong_memory_space``)
     """
+    mode = _t.core_mode(mode, hasher)
     canonical = _t.check_settings(mode, chunk_bytes, as_dtype, nan_rule)
     p = _t.prepare(x, "tensor", stream)
     return _t.run_digests([p], None, mode, chunk_bytes, canonical, nan_rule,
                           _t.threads_arg(threads))[0][0]
 
 
-def digests(tensors: Union[Mapping[str, Any], Sequence[Any]], mode: str = "tree",
+def digests(tensors: Union[Mapping[str, Any], Sequence[Any]], mode: Optional[str] = None,
             chunk_bytes: int = DEFAULT_CHUNK_BYTES, as_dtype: AsDtype = None,
-            nan_rule: str = "canonical", *, threads: Optional[int] = None,
+            nan_rule: str = "canonical", *, hasher: str = "sha256",
+            threads: Optional[int] = None,
             stream: Any = None) -> Union[Dict[str, str], List[str]]:
     """Digests of many tensors in one batch: a dict (same keys, same order) for a mapping such
     as a state dict, a list for a sequence. Host tensors are one ``host_engine`` call spread over
     all cores; CUDA tensors one ``device_plan`` per device. Arguments as `digest`."""
+    mode = _t.core_mode(mode, hasher)
     canonical = _t.check_settings(mode, chunk_bytes, as_dtype, nan_rule)
     names, values = _t.split_items(tensors)
     prepared = [_t.prepare(v, _t.label_of(names, i), stream) for i, v in enumerate(values)]
@@ -160,15 +167,17 @@ def compose_tree(shards: Sequence[Tuple[int, Sequence[str]]],
 
 # ---- manifests ------------------------------------------------------------------------------------
 
-def manifest(state_dict: Mapping[str, Any], mode: str = "tree",
+def manifest(state_dict: Mapping[str, Any], mode: Optional[str] = None,
              chunk_bytes: int = DEFAULT_CHUNK_BYTES, as_dtype: AsDtype = None,
-             nan_rule: str = "canonical", *, leaves: bool = False,
+             nan_rule: str = "canonical", *, leaves: bool = False, hasher: str = "sha256",
              threads: Optional[int] = None, stream: Any = None) -> Dict[str, Any]:
     """The manifest of named tensors, as the command line writes it (docs/format.md §6):
     ``{"format", "algorithm", ["chunk_bytes"], "canonical_dtype", ["nan_rule"], "tensors":
     {name: {"dtype", "shape", "digest", ["leaves"]}}, "aggregate"}``, tensors in code-point
     order of their names, ``aggregate`` SGLang's per-rank checksum. `leaves` (tree mode, host
-    tensors) records every chunk's leaf digest for chunk-level diffs. Save it with `save`."""
+    tensors) records every chunk's leaf digest for chunk-level diffs. `hasher` as in `digest`
+    (``"algorithm": "blake3"``). Save it with `save`."""
+    mode = _t.core_mode(mode, hasher)
     canonical = _t.check_settings(mode, chunk_bytes, as_dtype, nan_rule)
     if leaves and mode != "tree":
         raise Error("invalid_argument", "leaves=True needs mode \"tree\"")
@@ -193,15 +202,17 @@ def _manifest_of(names, prepared, mode, chunk_bytes, canonical, nan_rule, with_l
     return _build(header, entries)
 
 
-def checkpoint_manifest(paths: Union[str, Sequence[Any]], mode: str = "tree",
+def checkpoint_manifest(paths: Union[str, Sequence[Any]], mode: Optional[str] = None,
                         chunk_bytes: int = DEFAULT_CHUNK_BYTES, as_dtype: AsDtype = None,
                         nan_rule: str = "canonical", *, leaves: bool = False,
-                        threads: Optional[int] = None, progress: bool = False) -> Dict[str, Any]:
+                        hasher: str = "sha256", threads: Optional[int] = None,
+                        progress: bool = False) -> Dict[str, Any]:
     """The manifest of safetensors files or directories of them (``tensorhash hash PATHS``):
     files are memory-mapped and validated as strictly as the C++ reader; names must be unique
     across files. `progress`: a bar on stderr while hashing, when it is a terminal and the
     files hold 1 GiB or more (the command line sets it)."""
     from ._safetensors import Checkpoint
+    mode = _t.core_mode(mode, hasher)
     canonical = _t.check_settings(mode, chunk_bytes, as_dtype, nan_rule)
     if leaves and mode != "tree":
         raise Error("invalid_argument", "leaves=True needs mode \"tree\"")

@@ -20,7 +20,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 from ._error import Error, _clip, _printable
 
 FORMAT = "tensorhash.manifest/1"
-ALGORITHMS = {"exact": "sha256", "tree": "sha256-tree", "sglang": "sglang-hash64",
+ALGORITHMS = {"exact": "sha256", "tree": "sha256-tree", "blake3": "blake3",
+              "sglang": "sglang-hash64",
               "sglang-cpu": "sha256-prefix64"}
 _MODES_OF = {v: k for k, v in ALGORITHMS.items()}
 _SHORT = ("sglang-hash64", "sha256-prefix64")  # 64-bit digests: 16 hex digits
@@ -600,6 +601,11 @@ def compare(expected: Any, actual: Any) -> Comparison:
     """Compares two manifests (dicts, or paths of manifest files); see `Comparison`."""
     e_doc = _as_manifest(expected, "expected manifest")
     a_doc = _as_manifest(actual, "actual manifest")
+    if (e_doc["algorithm"] == "blake3") != (a_doc["algorithm"] == "blake3"):
+        raise Error("invalid_argument",
+                    "the manifests were hashed with different hash functions (expected %s, "
+                    "actual %s): hash both with the same --hasher"
+                    % (e_doc["algorithm"], a_doc["algorithm"]))
     c = Comparison()
     if settings_of(e_doc) != settings_of(a_doc):
         c.settings_differ = True

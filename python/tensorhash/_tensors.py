@@ -17,6 +17,7 @@ from ._error import Error
 
 DEFAULT_CHUNK_BYTES = 16384
 MODES = ("exact", "tree", "sglang", "sglang-cpu")
+HASHERS = ("sha256", "blake3")
 NAN_RULES = ("canonical", "torch-cpu", "torch-cuda")
 
 _CUDA_DEVICE_TYPES = (2, 13)  # kDLCUDA, kDLCUDAManaged (kDLCUDAHost, 3, is host memory)
@@ -47,9 +48,34 @@ def canonical_name(as_dtype: Any) -> str:
     return name
 
 
+def core_mode(mode: Optional[str], hasher: str, flags: bool = False) -> str:
+    """The mode the core computes: `mode` ("tree" when None) with SHA-256, "blake3" (exact mode
+    with BLAKE3) with hasher "blake3". `flags`: word the errors as the command line's flags."""
+    if hasher not in HASHERS:
+        raise Error("invalid_argument", "hasher must be \"sha256\" or \"blake3\", got %r"
+                    % (hasher,))
+    if mode is not None and mode not in MODES:
+        check_settings(mode, DEFAULT_CHUNK_BYTES, None, "canonical")  # names the modes
+    if hasher == "sha256":
+        return "tree" if mode is None else mode
+    if mode not in (None, "exact"):
+        raise Error("invalid_argument",
+                    "--hasher blake3 is a tree hash itself, parallel as it is: use --mode exact "
+                    "(the default with --hasher blake3), not --mode %s" % mode if flags else
+                    "hasher \"blake3\" is a tree hash itself, parallel as it is: use mode "
+                    "\"exact\" (the default with hasher \"blake3\"), not mode %r" % (mode,))
+    return "blake3"
+
+
+def public_mode(mode: str) -> str:
+    """The API's `mode` argument for a mode `core_mode` returned."""
+    return "exact" if mode == "blake3" else mode
+
+
 def check_settings(mode: str, chunk_bytes: int, as_dtype: Any, nan_rule: str) -> str:
-    """Validates the digest settings; returns the canonical dtype name ("" as stored)."""
-    if mode not in MODES:
+    """Validates the digest settings (`mode` as `core_mode` returns it); returns the canonical
+    dtype name ("" as stored)."""
+    if mode not in MODES and mode != "blake3":
         raise Error("invalid_argument",
                     "mode must be \"exact\", \"tree\", \"sglang\" or \"sglang-cpu\", got %r"
                     % (mode,))

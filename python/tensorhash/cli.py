@@ -89,9 +89,12 @@ def _parser() -> argparse.ArgumentParser:
                        formatter_class=raw,
                        epilog=_epilog("tensorhash hash ckpt/ --mode exact -o step-100.json"))
     h.add_argument("paths", nargs="+", help="safetensors files, or directories of them")
-    h.add_argument("--mode", choices=["exact", "tree", "sglang", "sglang-cpu"], default="tree",
-                   help="exact (hashlib-identical), tree, sglang (SGLang's GPU weight hash, 16 "
-                        "hex) or sglang-cpu (SGLang's CPU recipe: SHA-256's first 8 bytes)")
+    h.add_argument("--mode", choices=["exact", "tree", "sglang", "sglang-cpu"], default=None,
+                   help="exact (hashlib-identical), tree (the default), sglang (SGLang's GPU "
+                        "weight hash, 16 hex) or sglang-cpu (SGLang's CPU recipe: SHA-256's "
+                        "first 8 bytes); exact with --hasher blake3")
+    h.add_argument("--hasher", choices=["sha256", "blake3"], default="sha256",
+                   help="sha256, or blake3 (b3sum-identical per tensor, parallel in exact mode)")
     _add_digest_options(h)
     h.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where to hash")
@@ -176,6 +179,7 @@ def _resolve_device(args) -> str:
             torch_cuda = torch.cuda.is_available()
         except ImportError:
             torch_cuda = False
+    blake3 = args.hasher == "blake3"
     if args.device == "cuda":
         if not torch_cuda:
             raise Error("invalid_argument",
@@ -184,10 +188,13 @@ def _resolve_device(args) -> str:
         if sglang:
             raise Error("invalid_argument",
                         "--mode %s is computed on the CPU; use --device cpu" % args.mode)
+        if blake3:
+            raise Error("invalid_argument",
+                        "--hasher blake3 is computed on the CPU in this release; use --device cpu")
         if args.leaves:
             raise Error("invalid_argument", "--leaves is computed on the CPU; use --device cpu")
         return "cuda"
-    if args.device == "auto" and torch_cuda and not args.leaves and not sglang:
+    if args.device == "auto" and torch_cuda and not args.leaves and not sglang and not blake3:
         return "cuda"
     return "cpu"
 
@@ -219,6 +226,7 @@ def _run_hash(args) -> int:
     import tensorhash
     from ._safetensors import Checkpoint, expand_paths
     from . import _tensors as _t
+    args.mode = _t.core_mode(args.mode, args.hasher, flags=True)
     _check_flags(args, args.mode)
     canonical = _t.check_settings(args.mode, args.chunk_bytes, args.canonical, args.nan_rule)
     start = time.perf_counter()
@@ -230,9 +238,10 @@ def _run_hash(args) -> int:
     if device == "cuda":
         m = _hash_on_device(files, args, canonical)
     else:
-        m = tensorhash.checkpoint_manifest(files, args.mode, args.chunk_bytes, args.canonical,
-                                           args.nan_rule, leaves=args.leaves,
-                                           threads=args.threads, progress=True)
+        m = tensorhash.checkpoint_manifest(files, _t.public_mode(args.mode), args.chunk_bytes,
+                                           args.canonical, args.nan_rule, leaves=args.leaves,
+                                           hasher=args.hasher, threads=args.threads,
+                                           progress=True)
     seconds = max(time.perf_counter() - start, 1e-9)
     if args.output:
         _m.save(m, args.output)
