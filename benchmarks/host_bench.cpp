@@ -6,7 +6,8 @@
 // ones); report.py turns them into GB/s and the ratios we track: exact and tree vs OpenSSL per
 // core and on all cores, a many-tensor exact batch vs OpenSSL over the same tensors, converting
 // and transposed paths vs the same bytes hashed as stored and contiguous; SGLang's 64-bit hash
-// per word loop and thread count vs a plain read of the same bytes (the memory ceiling).
+// per word loop and thread count vs a plain read of the same bytes (the memory ceiling); BLAKE3
+// per SIMD path and thread count vs OpenSSL's SHA-256 and the SHA-256 tree on the same buffer.
 #include <tensorhash/host.hpp>
 #include <tensorhash/sglang.hpp>
 
@@ -69,6 +70,23 @@ void BM_tree(benchmark::State& state) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
   const auto threads = static_cast<unsigned>(state.range(1));
   th::host_engine<th::tree> engine(th::tree(static_cast<std::uint64_t>(state.range(2))), threads);
+  const auto v = bf16_view(bytes);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(engine.hash(v));
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+
+// BLAKE3 (exact mode) through one hash_many path, on `threads` threads.
+template <th::blake3_impl Impl>
+void BM_blake3(benchmark::State& state) {
+  if (!th::basic_blake3<Impl>::available()) {
+    state.SkipWithError("this CPU lacks the path's instructions");
+    return;
+  }
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  th::host_engine<th::exact, th::as_stored, th::basic_blake3<Impl>> engine(
+      th::exact{}, static_cast<unsigned>(state.range(1)));
   const auto v = bf16_view(bytes);
   for (auto _ : state) {
     benchmark::DoNotOptimize(engine.hash(v));
@@ -307,6 +325,24 @@ BENCHMARK(BM_tree_streams<th::sha256_impl::shani, 3>)
     ->UseRealTime();
 BENCHMARK(BM_tree_streams<th::sha256_impl::avx512, 16>)
     ->Arg(256 * MiB)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_blake3<th::blake3_impl::portable>)
+    ->Args({256 * MiB, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_blake3<th::blake3_impl::sse41>)
+    ->Args({256 * MiB, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_blake3<th::blake3_impl::avx2>)
+    ->Args({256 * MiB, 1})
+    ->Args({256 * MiB, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_blake3<th::blake3_impl::avx512>)
+    ->Args({256 * MiB, 1})
+    ->Args({256 * MiB, 2})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_sglang64)->Apply(sglang_args)->Unit(benchmark::kMillisecond)->UseRealTime();

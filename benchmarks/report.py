@@ -76,6 +76,18 @@ def main():
             impl = "SHA-NI" if "shani" in name else "AVX-512"
             streams = name.split(", ")[1].split(">")[0]
             print("| %s | %s | %.3f | %.2fx |" % (impl, streams, rate, rate / ossl))
+    print("\nBLAKE3 (exact mode) on 256 MiB per hash_many path and thread count, against OpenSSL's "
+          "SHA-256 (one core) and the SHA-256 tree on as many threads (skipped paths: the CPU "
+          "lacks them):\n")
+    print("| path | threads | GB/s | / OpenSSL | / SHA-256 tree |")
+    print("|---|---|---|---|---|")
+    for name, rate in sorted(rates.items()):
+        if name.startswith("BM_blake3<") and ossl:
+            impl = name.split("::")[-1].split(">")[0]
+            threads = name.split("/")[-1]
+            tree = rates.get("BM_tree/268435456/%s/16384" % threads)
+            print("| %s | %s | %.3f | %.2fx | %s |" % (
+                impl, threads, rate, rate / ossl, "%.2fx" % (rate / tree) if tree else "-"))
     print("\nSGLang's 64-bit hash (`sglang64`) on 256 MiB, per word loop, against a plain read of "
           "the same bytes on as many threads (skipped loops: the CPU lacks them):\n")
     print("| word loop | threads | GB/s | / memory read | goal |")

@@ -19,6 +19,7 @@ namespace detail {
 /// Extensions the host code paths select at run time; all false off x86-64.
 struct cpu_features {
   bool sha_ni = false;     ///< SHA extensions with SSSE3 and SSE4.1
+  bool sse41 = false;      ///< SSE4.1 and SSSE3
   bool avx2_f16c = false;  ///< AVX2 and F16C, with the OS saving YMM state
   bool avx512 = false;     ///< AVX-512 F and BW, with the OS saving ZMM state
 };
@@ -43,7 +44,8 @@ inline const cpu_features& host_cpu() noexcept {
       return f;
     }
     const bool ymm = (xcr0 & 0x6u) == 0x6u, zmm = (xcr0 & 0xE6u) == 0xE6u;
-    f.sha_ni = bit(leaf1_ecx, 9) && bit(leaf1_ecx, 19) && bit(ebx, 29);
+    f.sse41 = bit(leaf1_ecx, 9) && bit(leaf1_ecx, 19);
+    f.sha_ni = f.sse41 && bit(ebx, 29);
     f.avx2_f16c = ymm && bit(leaf1_ecx, 28) && bit(leaf1_ecx, 29) && bit(ebx, 5);
     f.avx512 = f.avx2_f16c && zmm && bit(ebx, 16) && bit(ebx, 30);
 #endif

@@ -15,6 +15,7 @@
 #include <tensorhash/detail/blake3/portable.hpp>
 #include <tensorhash/detail/blake3/x86_avx2.hpp>
 #include <tensorhash/detail/blake3/x86_avx512.hpp>
+#include <tensorhash/detail/blake3/x86_sse41.hpp>
 #include <tensorhash/detail/canonical_reader.hpp>
 
 #include <cstddef>
@@ -29,6 +30,7 @@ TENSORHASH_NAMESPACE_BEGIN
 enum class blake3_impl {
   automatic,  ///< AVX2 when cpuid reports it, else portable (the default)
   portable,   ///< the shared host/device C++ compression, one input at a time
+  sse41,      ///< 4 inputs per SSE instruction; call only when `basic_blake3<sse41>::available()`
   avx2,       ///< 8 inputs per AVX2 instruction; call only when `basic_blake3<avx2>::available()`
   avx512,     ///< 16 inputs per AVX-512 instruction; call only when
               ///< `basic_blake3<avx512>::available()`
@@ -48,17 +50,21 @@ bool impl_available() noexcept {
     return avx2_available();
   } else if constexpr (Impl == blake3_impl::avx512) {
     return avx512_available();
+  } else if constexpr (Impl == blake3_impl::sse41) {
+    return sse41_available();
   }
 #else
-  if constexpr (Impl == blake3_impl::avx2 || Impl == blake3_impl::avx512) {
+  if constexpr (Impl == blake3_impl::avx2 || Impl == blake3_impl::avx512 ||
+                Impl == blake3_impl::sse41) {
     return false;
   }
 #endif
   return true;
 }
 
-/// hash_many_portable through path `Impl`: 16 inputs a call with AVX-512, 8 with AVX2; a rest
-/// of 3 or more is padded to a whole call (cheaper than one input at a time).
+/// hash_many_portable through path `Impl`: 16 inputs a call with AVX-512, 8 with AVX2, 4 with
+/// SSE4.1; a rest of 3 or more (2 or more for SSE4.1) is padded to a whole call, cheaper than
+/// one input at a time. Automatic takes the widest path the CPU runs.
 template <blake3_impl Impl>
 void hash_many(const std::uint8_t* const* inputs, std::size_t n, std::uint32_t blocks,
                const cv_words& key, std::uint64_t counter, bool increment, std::uint32_t flags,
@@ -95,6 +101,24 @@ void hash_many(const std::uint8_t* const* inputs, std::size_t n, std::uint32_t b
         }
         std::uint8_t cvs[8 * 32];
         hash8_avx2(padded, blocks, key, counter, increment, flags, flags_start, flags_end, cvs);
+        std::memcpy(out, cvs, 32 * n);
+        return;
+      }
+    }
+  }
+  if constexpr (Impl == blake3_impl::sse41 || Impl == blake3_impl::automatic) {
+    if (Impl == blake3_impl::sse41 || sse41_available()) {
+      for (; n >= 4; n -= 4, inputs += 4, out += 4 * 32) {
+        hash4_sse41(inputs, blocks, key, counter, increment, flags, flags_start, flags_end, out);
+        counter += increment ? 4 : 0;
+      }
+      if (n >= 2) {
+        const std::uint8_t* padded[4];
+        for (std::size_t i = 0; i < 4; ++i) {
+          padded[i] = inputs[i < n ? i : 0];
+        }
+        std::uint8_t cvs[4 * 32];
+        hash4_sse41(padded, blocks, key, counter, increment, flags, flags_start, flags_end, cvs);
         std::memcpy(out, cvs, 32 * n);
         return;
       }
