@@ -200,7 +200,7 @@ def exact_digest(message):
 
 
 # ---------------------------------------------------------------------------------------------
-# BLAKE3 (format.md §4.5), hash mode, from the paper (O'Connor, Aumasson, Neves, Wilcox-O'Hearn,
+# BLAKE3 (format.md §4.3a), hash mode, from the paper (O'Connor, Aumasson, Neves, Wilcox-O'Hearn,
 # "BLAKE3: one function, fast everywhere", 2020, §2): slow, exact, standard library only.
 
 BLAKE3_IV = (0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A,

@@ -272,7 +272,11 @@ th::digest_settings settings_of(const hash_options& o) {
   }
   s.chunk_bytes = o.mode == "tree" ? th::tree(o.chunk_bytes()).chunk_bytes() : 0;
   if (o.leaves && o.mode != "tree") {
-    throw th::error(th::errc::invalid_argument, "--leaves needs --mode tree");
+    throw th::error(th::errc::invalid_argument,
+                    o.hasher == "blake3"
+                        ? "--leaves records SHA-256 tree leaves: BLAKE3 manifests have none "
+                          "(use --hasher sha256 --mode tree)"
+                        : "--leaves needs --mode tree");
   }
   if (!o.canonical.empty())
     s.canonical_dtype = th::dtype_from_string(o.canonical);

@@ -12,7 +12,7 @@
  * ```
  * BLAKE3 is not a Merkle–Damgård hash, so it is not a model of the hasher concept of
  * hasher.hpp: it has its own engine path (exact mode only; the tree mode of tensorhash exists to
- * make SHA-256 parallel, and BLAKE3's own tree already is). docs/format.md §4.5 defines its
+ * make SHA-256 parallel, and BLAKE3's own tree already is). docs/format.md §4.3a defines its
  * digests.
  */
 #pragma once

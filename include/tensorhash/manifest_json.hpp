@@ -183,7 +183,7 @@ inline manifest manifest_from_json(const std::string& text, const std::string& l
       if (__builtin_mul_overflow(bytes, static_cast<std::uint64_t>(d), &bytes) ||
           bytes > max_message_bytes) {
         throw error(errc::parse_error,
-                    where + ": shape holds more bytes than SHA-256's limit of 2^61-1");
+                    where + ": shape holds more bytes than the 2^61-1-byte message limit");
       }
     }
     e.digest = detail::parse_digest(detail::require(t, "digest", where), where, s.digest_bytes());

@@ -180,7 +180,7 @@ def manifest(state_dict: Mapping[str, Any], mode: Optional[str] = None,
     mode = _t.core_mode(mode, hasher)
     canonical = _t.check_settings(mode, chunk_bytes, as_dtype, nan_rule)
     if leaves and mode != "tree":
-        raise Error("invalid_argument", "leaves=True needs mode \"tree\"")
+        raise Error("invalid_argument", _t.leaves_refusal(mode))
     names, values = _t.split_items(state_dict)
     if names is None:
         raise Error("invalid_argument", "manifest() takes a mapping of names to tensors")
@@ -215,7 +215,7 @@ def checkpoint_manifest(paths: Union[str, Sequence[Any]], mode: Optional[str] = 
     mode = _t.core_mode(mode, hasher)
     canonical = _t.check_settings(mode, chunk_bytes, as_dtype, nan_rule)
     if leaves and mode != "tree":
-        raise Error("invalid_argument", "leaves=True needs mode \"tree\"")
+        raise Error("invalid_argument", _t.leaves_refusal(mode))
     if isinstance(paths, (str, bytes)) or not isinstance(paths, Sequence):
         paths = [paths]
     with Checkpoint(paths) as ckpt:
@@ -246,26 +246,27 @@ def _layout_entry(layout: Layout, full: Any, label: str, stream: Any) -> _t.Prep
                        parts[0].stream)
 
 
-def expected_shard_digest(layout: Layout, full: Any, mode: str = "tree",
+def expected_shard_digest(layout: Layout, full: Any, mode: Optional[str] = None,
                           chunk_bytes: int = DEFAULT_CHUNK_BYTES, as_dtype: AsDtype = None,
-                          nan_rule: str = "canonical", *, threads: Optional[int] = None,
-                          stream: Any = None) -> str:
+                          nan_rule: str = "canonical", *, hasher: str = "sha256",
+                          threads: Optional[int] = None, stream: Any = None) -> str:
     """The digest of what rank ``layout.rank`` holds, computed from the full tensors (one
     tensor, or (q, k, v) for fused_qkv, (gate, up) for fused_gate_up) without copying them:
     equal to ``digest(engine_shard)`` (``digest(covered_part(layout, shard))`` for
     vocab_parallel). Shapes that do not fit the layout raise Error(invalid_argument)."""
     return expected_shard_digests([(layout, full)], mode, chunk_bytes, as_dtype, nan_rule,
-                                  threads=threads, stream=stream)[0]
+                                  hasher=hasher, threads=threads, stream=stream)[0]
 
 
 def expected_shard_digests(items: Union[Mapping[str, Tuple[Layout, Any]],
                                         Sequence[Tuple[Layout, Any]]],
-                           mode: str = "tree", chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                           mode: Optional[str] = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                            as_dtype: AsDtype = None, nan_rule: str = "canonical", *,
-                           threads: Optional[int] = None,
+                           hasher: str = "sha256", threads: Optional[int] = None,
                            stream: Any = None) -> Union[Dict[str, str], List[str]]:
     """`expected_shard_digest` for many ``(layout, full)`` pairs in one batch: a dict for a
     mapping (for example engine parameter name -> (layout, full tensors)), else a list."""
+    mode = _t.core_mode(mode, hasher)
     canonical = _t.check_settings(mode, chunk_bytes, as_dtype, nan_rule)
     names, values = _t.split_items(items)
     prepared = []
@@ -291,14 +292,14 @@ def expected_shard_leaves(layout: Layout, full: Any, chunk_bytes: int = DEFAULT_
                               _t.threads_arg(threads))[0][1])
 
 
-def shard_digest(layout: Layout, shard: Any, mode: str = "tree",
+def shard_digest(layout: Layout, shard: Any, mode: Optional[str] = None,
                  chunk_bytes: int = DEFAULT_CHUNK_BYTES, as_dtype: AsDtype = None,
-                 nan_rule: str = "canonical", *, threads: Optional[int] = None,
-                 stream: Any = None) -> str:
+                 nan_rule: str = "canonical", *, hasher: str = "sha256",
+                 threads: Optional[int] = None, stream: Any = None) -> str:
     """The digest an engine rank computes of the shard it holds: ``digest(covered_part(layout,
     shard))``, to compare with `expected_shard_digest`."""
     return digest(covered_part(layout, shard), mode, chunk_bytes, as_dtype, nan_rule,
-                  threads=threads, stream=stream)
+                  hasher=hasher, threads=threads, stream=stream)
 
 
 # ---- drop-ins for existing recipes ------------------------------------------------------------------

@@ -207,8 +207,8 @@ def validate(doc: Any, label: str = "manifest") -> Dict[str, Any]:
         for d in shape:
             nbytes *= d
             if nbytes > (1 << 61) - 1:
-                raise Error("parse_error", "%s: shape holds more bytes than SHA-256's limit of "
-                            "2^61-1" % where)
+                raise Error("parse_error", "%s: shape holds more bytes than the 2^61-1-byte "
+                            "message limit" % where)
         if "digest" not in t:
             raise Error("parse_error", '%s: missing "digest"' % where)
         digest = _digest(t["digest"], where, digits)

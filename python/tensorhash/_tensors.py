@@ -55,7 +55,9 @@ def core_mode(mode: Optional[str], hasher: str, flags: bool = False) -> str:
         raise Error("invalid_argument", "hasher must be \"sha256\" or \"blake3\", got %r"
                     % (hasher,))
     if mode is not None and mode not in MODES:
-        check_settings(mode, DEFAULT_CHUNK_BYTES, None, "canonical")  # names the modes
+        raise Error("invalid_argument",
+                    "mode must be \"exact\", \"tree\", \"sglang\" or \"sglang-cpu\", got %r"
+                    % (mode,))
     if hasher == "sha256":
         return "tree" if mode is None else mode
     if mode not in (None, "exact"):
@@ -65,6 +67,14 @@ def core_mode(mode: Optional[str], hasher: str, flags: bool = False) -> str:
                     "hasher \"blake3\" is a tree hash itself, parallel as it is: use mode "
                     "\"exact\" (the default with hasher \"blake3\"), not mode %r" % (mode,))
     return "blake3"
+
+
+def leaves_refusal(mode: str) -> str:
+    """Why leaves=True is refused in `mode` (a core mode other than "tree")."""
+    if mode == "blake3":
+        return ("leaves=True records SHA-256 tree leaves: BLAKE3 manifests have none (use "
+                "hasher=\"sha256\", mode=\"tree\")")
+    return "leaves=True needs mode \"tree\""
 
 
 def public_mode(mode: str) -> str:

@@ -161,7 +161,10 @@ def _check_flags(args, mode: str) -> None:
     if mode == "tree":
         _t.check_settings("tree", args.chunk_bytes, None, "canonical")
     if getattr(args, "leaves", False) and mode != "tree":
-        raise Error("invalid_argument", "--leaves needs --mode tree")
+        raise Error("invalid_argument",
+                    "--leaves records SHA-256 tree leaves: BLAKE3 manifests have none (use "
+                    "--hasher sha256 --mode tree)" if mode == "blake3" else
+                    "--leaves needs --mode tree")
     if args.nan_rule != "canonical" and args.canonical != "BF16":
         raise Error("invalid_argument", "--nan-rule %s applies to --as BF16 only" % args.nan_rule)
     if getattr(args, "threads", 0) < 0:

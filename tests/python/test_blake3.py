@@ -89,7 +89,9 @@ def test_refusals_name_the_fix():
         tensorhash.digest(a, "tree", hasher="blake3")
     with pytest.raises(tensorhash.Error, match='hasher must be "sha256" or "blake3"'):
         tensorhash.digest(a, hasher="sha512")
-    with pytest.raises(tensorhash.Error, match="leaves=True needs mode"):
+    with pytest.raises(tensorhash.Error, match='mode must be "exact", "tree"'):
+        tensorhash.digest(a, mode="blake3")
+    with pytest.raises(tensorhash.Error, match="BLAKE3 manifests have none"):
         tensorhash.manifest({"a": a}, leaves=True, hasher="blake3")
 
 
@@ -136,3 +138,20 @@ def test_same_output_as_the_cpp_cli(ref, tmp_path, flags):
     assert (py.returncode, py.stdout) == (cc.returncode, cc.stdout)
     if py.returncode != 0:
         assert py.stderr == cc.stderr
+
+
+def test_tensor_parallel_shards_from_the_full_tensors():
+    torch = pytest.importorskip("torch")
+    g = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randn(n, 96, generator=g).to(torch.bfloat16) for n in (128, 32, 32))
+    tp = 2  # kv heads split, not replicated
+    for rank in range(tp):
+        layout = tensorhash.Layout.fused_qkv(tp, rank, num_heads=8, num_kv_heads=2, head_dim=16)
+        shard = torch.cat([q.chunk(tp)[rank], k.chunk(tp)[rank], v.chunk(tp)[rank]])
+        want = blake3_hex(shard.view(torch.int16).numpy().tobytes())
+        assert tensorhash.expected_shard_digest(layout, (q, k, v), hasher="blake3") == want
+        assert tensorhash.shard_digest(layout, shard, hasher="blake3") == want
+    up = torch.randn(200, 64, generator=g)
+    layout = tensorhash.Layout.row_parallel(2, 1)
+    assert tensorhash.expected_shard_digests({"up": (layout, up)}, hasher="blake3") == \
+        {"up": blake3_hex(up[:, 32:].contiguous().numpy().tobytes())}

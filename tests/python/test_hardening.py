@@ -131,7 +131,7 @@ def test_messages_name_the_problem(tmp_path):
         "-0 in a shape": "-0 is not an integer this reader takes (write 0)",
         "huge algorithm": "more bytes)",
         "byte-order mark": "it starts with a byte-order mark (remove it)",
-        "2^62 x 8 bytes": "shape holds more bytes than SHA-256's limit of 2^61-1",
+        "2^62 x 8 bytes": "shape holds more bytes than the 2^61-1-byte message limit",
         "too few leaves": '"w": 2 leaves, but its 40000 bytes make 3 chunks',
         "leaves of another tensor": '"w": leaves do not hash to its digest',
         "leaves in an exact manifest": '"w": leaves in a manifest that is not sha256-tree',

@@ -35,6 +35,7 @@ inline const cpu_features& host_cpu() noexcept {
     }
     const unsigned leaf1_ecx = ecx;
     const auto bit = [](unsigned reg, int n) { return ((reg >> n) & 1u) != 0; };
+    f.sse41 = bit(leaf1_ecx, 9) && bit(leaf1_ecx, 19);  // leaf 1 only: CPUs without leaf 7 too
     unsigned xcr0 = 0;
     if (bit(leaf1_ecx, 27)) {  // OSXSAVE: XGETBV reads which register states the OS saves
       unsigned xcr0_hi = 0;
@@ -44,7 +45,6 @@ inline const cpu_features& host_cpu() noexcept {
       return f;
     }
     const bool ymm = (xcr0 & 0x6u) == 0x6u, zmm = (xcr0 & 0xE6u) == 0xE6u;
-    f.sse41 = bit(leaf1_ecx, 9) && bit(leaf1_ecx, 19);
     f.sha_ni = f.sse41 && bit(ebx, 29);
     f.avx2_f16c = ymm && bit(leaf1_ecx, 28) && bit(leaf1_ecx, 29) && bit(ebx, 5);
     f.avx512 = f.avx2_f16c && zmm && bit(ebx, 16) && bit(ebx, 30);

@@ -28,7 +28,7 @@ TENSORHASH_NAMESPACE_BEGIN
 
 /// @brief Which BLAKE3 `hash_many` a host build uses; every path gives the same digests.
 enum class blake3_impl {
-  automatic,  ///< AVX2 when cpuid reports it, else portable (the default)
+  automatic,  ///< the widest path cpuid reports: AVX-512, AVX2, SSE4.1, else portable (default)
   portable,   ///< the shared host/device C++ compression, one input at a time
   sse41,      ///< 4 inputs per SSE instruction; call only when `basic_blake3<sse41>::available()`
   avx2,       ///< 8 inputs per AVX2 instruction; call only when `basic_blake3<avx2>::available()`

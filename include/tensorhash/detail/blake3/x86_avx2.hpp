@@ -138,7 +138,9 @@ TENSORHASH_BLAKE3_AVX2 inline void hash8_avx2(const std::uint8_t* const* inputs,
       m[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(inputs[i] + at));
       m[8 + i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(inputs[i] + at + 32));
       // The next 8 chunks of a subtree follow these in memory (see x86_avx512.hpp).
-      _mm_prefetch(reinterpret_cast<const char*>(inputs[i] + at + 8 * chunk_bytes), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(inputs[i]) + at +
+                                                 8 * chunk_bytes),
+                   _MM_HINT_T0);  // an address, not a pointer past the input
     }
     transpose8(m);
     transpose8(m + 8);

@@ -113,7 +113,9 @@ TENSORHASH_BLAKE3_SSE41 inline void hash4_sse41(const std::uint8_t* const* input
     }
     for (int i = 0; i < 4; ++i) {
       // The next 4 chunks of a subtree follow these in memory (see x86_avx512.hpp).
-      _mm_prefetch(reinterpret_cast<const char*>(inputs[i] + at + 4 * chunk_bytes), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(inputs[i]) + at +
+                                                 4 * chunk_bytes),
+                   _MM_HINT_T0);  // an address, not a pointer past the input
     }
     __m128i v[16] = {h[0],
                      h[1],
