@@ -99,8 +99,8 @@ def main():
     for how in (["--mode", "exact"], ["--mode", "tree"], ["--hasher", "blake3"]):
         for label, cli in (("C++", args.cli), ("Python", args.py_cli)):
             if cli:
-                cmd = [cli, "hash", args.dir] + how + ["--threads", str(args.threads),
-                                                       "-o", os.path.join(args.dir, "manifest.json")]
+                out = os.path.join(args.dir, "manifest.json")
+                cmd = [cli, "hash", args.dir] + how + ["--threads", str(args.threads), "-o", out]
                 runs.append(("tensorhash hash %s (%s)" % (" ".join(how), label),
                              best_of(cmd, args.repeat)))
     b3sum = shutil.which("b3sum")

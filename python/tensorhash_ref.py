@@ -278,7 +278,8 @@ def digest(buf, dtype, shape, strides=None, offset=0, mode="tree",
            chunk_bytes=DEFAULT_CHUNK_BYTES, canon=None, nan_rule="canonical"):
     """Digest of a tensor view as tensorhash computes it.
 
-    mode "exact", "tree" and "blake3" (exact with BLAKE3) give 64 hex digits; "sglang" and "sglang-cpu" give the 16 hex digits
+    mode "exact", "tree" and "blake3" (exact with BLAKE3) give 64 hex digits;
+    "sglang" and "sglang-cpu" give the 16 hex digits
     SGLang's weight checker reports for the view on a GPU resp. on the CPU (chunk_bytes unused).
     """
     message = canonical_bytes(buf, dtype, shape, strides, offset, canon, nan_rule)
