@@ -13,6 +13,7 @@
 #include <random>
 
 using namespace tensorhash;
+using test_util::random_bytes;
 using portable_blake3 = basic_blake3<blake3_impl::portable>;
 using sse41_blake3 = basic_blake3<blake3_impl::sse41>;
 using avx2_blake3 = basic_blake3<blake3_impl::avx2>;
@@ -42,15 +43,6 @@ std::vector<std::uint8_t> pattern(std::size_t n) {
   std::vector<std::uint8_t> v(n);
   for (std::size_t i = 0; i < n; ++i) {
     v[i] = static_cast<std::uint8_t>(i % 251);
-  }
-  return v;
-}
-
-std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<std::uint8_t> v(n);
-  for (auto& b : v) {
-    b = static_cast<std::uint8_t>(rng());
   }
   return v;
 }

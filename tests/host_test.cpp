@@ -12,6 +12,7 @@
 
 using namespace tensorhash;
 using test_util::code_of;
+using test_util::random_bytes;
 
 namespace {
 
@@ -34,14 +35,6 @@ digest256 hash_case(const reference_case& c) {
   if (c.canon == "F32")
     return hash_case<to_f32>(c);
   return hash_case<as_stored>(c);
-}
-
-std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::uint8_t> v(n);
-  for (auto& b : v)
-    b = static_cast<std::uint8_t>(rng());
-  return v;
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 
 using namespace tensorhash;
 using test_util::code_of;
+using test_util::random_bytes;
 
 namespace {
 
@@ -85,15 +86,6 @@ class deferred_copier {
   unsigned entered_ = 0;
   std::atomic<std::uint64_t> copies_{0};
 };
-
-std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::uint8_t> out(n);
-  for (auto& b : out) {
-    b = static_cast<std::uint8_t>(rng());
-  }
-  return out;
-}
 
 /// Streams `tensors[which]` through the pipeline with a deferred copier; other digests stay 0.
 template <class Canon>

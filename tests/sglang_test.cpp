@@ -17,6 +17,7 @@
 
 using namespace tensorhash;
 using test_util::code_of;
+using test_util::random_bytes;
 namespace sg = tensorhash::detail::sglang;
 
 namespace {
@@ -27,15 +28,6 @@ std::vector<std::uint8_t> pattern(std::size_t n, std::uint32_t seed) {
   std::vector<std::uint8_t> v(n);
   for (std::size_t k = 0; k < n; ++k) {
     v[k] = static_cast<std::uint8_t>((static_cast<std::uint32_t>(k + seed) * 0x9E3779B1u) >> 24);
-  }
-  return v;
-}
-
-std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::uint8_t> v(n);
-  for (auto& b : v) {
-    b = static_cast<std::uint8_t>(rng());
   }
   return v;
 }

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -39,6 +40,16 @@ inline std::string to_hex(const std::uint8_t* p, std::size_t n) {
     s += digits[p[i] & 15];
   }
   return s;
+}
+
+/// `n` pseudo-random bytes (std::mt19937_64 seeded with `seed`).
+inline std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::uint8_t> v(n);
+  for (auto& b : v) {
+    b = static_cast<std::uint8_t>(rng());
+  }
+  return v;
 }
 
 inline std::string openssl_sha256_hex(const void* data, std::size_t n) {

@@ -62,6 +62,39 @@ bool impl_available() noexcept {
   return true;
 }
 
+/// The signature of the SIMD `hash_many` kernels (hash4_sse41, hash8_avx2, hash16_avx512).
+using hash_lanes_fn = void (*)(const std::uint8_t* const*, std::uint32_t, const cv_words&,
+                               std::uint64_t, bool, std::uint32_t, std::uint32_t, std::uint32_t,
+                               std::uint8_t*) noexcept;
+
+/**
+ * @brief Hashes `inputs[0..n)` `Width` at a time with `Kernel`, a rest of `pad_from` or more
+ *        padded to a whole call (its padding lanes read `inputs[0]`; only `n` CVs are kept).
+ * @return whether every input is done; else `inputs`, `n`, `counter` and `out` have advanced
+ *         past the ones done, and fewer than `pad_from` remain
+ */
+template <std::size_t Width, hash_lanes_fn Kernel>
+bool hash_wide(const std::uint8_t* const*& inputs, std::size_t& n, std::uint32_t blocks,
+               const cv_words& key, std::uint64_t& counter, bool increment, std::uint32_t flags,
+               std::uint32_t flags_start, std::uint32_t flags_end, std::uint8_t*& out,
+               std::size_t pad_from) noexcept {
+  for (; n >= Width; n -= Width, inputs += Width, out += Width * 32) {
+    Kernel(inputs, blocks, key, counter, increment, flags, flags_start, flags_end, out);
+    counter += increment ? Width : 0;
+  }
+  if (n == 0 || n < pad_from) {
+    return n == 0;
+  }
+  const std::uint8_t* padded[Width];
+  for (std::size_t i = 0; i < Width; ++i) {
+    padded[i] = inputs[i < n ? i : 0];
+  }
+  std::uint8_t cvs[Width * 32];
+  Kernel(padded, blocks, key, counter, increment, flags, flags_start, flags_end, cvs);
+  std::memcpy(out, cvs, 32 * n);
+  return true;
+}
+
 /// hash_many_portable through path `Impl`: 16 inputs a call with AVX-512, 8 with AVX2, 4 with
 /// SSE4.1; a rest of 3 or more (2 or more for SSE4.1) is padded to a whole call, cheaper than
 /// one input at a time. Automatic takes the widest path the CPU runs.
@@ -70,58 +103,26 @@ void hash_many(const std::uint8_t* const* inputs, std::size_t n, std::uint32_t b
                const cv_words& key, std::uint64_t counter, bool increment, std::uint32_t flags,
                std::uint32_t flags_start, std::uint32_t flags_end, std::uint8_t* out) noexcept {
 #if TENSORHASH_HAS_X86
-  if constexpr (Impl == blake3_impl::avx512 || Impl == blake3_impl::automatic) {
-    if (Impl == blake3_impl::avx512 || avx512_available()) {
-      for (; n >= 16; n -= 16, inputs += 16, out += 16 * 32) {
-        hash16_avx512(inputs, blocks, key, counter, increment, flags, flags_start, flags_end, out);
-        counter += increment ? 16 : 0;
-      }
-      if (n >= 3) {
-        const std::uint8_t* padded[16];
-        for (std::size_t i = 0; i < 16; ++i) {
-          padded[i] = inputs[i < n ? i : 0];
-        }
-        std::uint8_t cvs[16 * 32];
-        hash16_avx512(padded, blocks, key, counter, increment, flags, flags_start, flags_end, cvs);
-        std::memcpy(out, cvs, 32 * n);
-        return;
-      }
+  constexpr bool automatic = Impl == blake3_impl::automatic;
+  if constexpr (Impl == blake3_impl::avx512 || automatic) {
+    if ((!automatic || avx512_available()) &&
+        hash_wide<16, hash16_avx512>(inputs, n, blocks, key, counter, increment, flags, flags_start,
+                                     flags_end, out, 3)) {
+      return;
     }
   }
-  if constexpr (Impl == blake3_impl::avx2 || Impl == blake3_impl::automatic) {
-    if (Impl == blake3_impl::avx2 || avx2_available()) {
-      for (; n >= 8; n -= 8, inputs += 8, out += 8 * 32) {
-        hash8_avx2(inputs, blocks, key, counter, increment, flags, flags_start, flags_end, out);
-        counter += increment ? 8 : 0;
-      }
-      if (n >= 3) {
-        const std::uint8_t* padded[8];
-        for (std::size_t i = 0; i < 8; ++i) {
-          padded[i] = inputs[i < n ? i : 0];
-        }
-        std::uint8_t cvs[8 * 32];
-        hash8_avx2(padded, blocks, key, counter, increment, flags, flags_start, flags_end, cvs);
-        std::memcpy(out, cvs, 32 * n);
-        return;
-      }
+  if constexpr (Impl == blake3_impl::avx2 || automatic) {
+    if ((!automatic || avx2_available()) &&
+        hash_wide<8, hash8_avx2>(inputs, n, blocks, key, counter, increment, flags, flags_start,
+                                 flags_end, out, 3)) {
+      return;
     }
   }
-  if constexpr (Impl == blake3_impl::sse41 || Impl == blake3_impl::automatic) {
-    if (Impl == blake3_impl::sse41 || sse41_available()) {
-      for (; n >= 4; n -= 4, inputs += 4, out += 4 * 32) {
-        hash4_sse41(inputs, blocks, key, counter, increment, flags, flags_start, flags_end, out);
-        counter += increment ? 4 : 0;
-      }
-      if (n >= 2) {
-        const std::uint8_t* padded[4];
-        for (std::size_t i = 0; i < 4; ++i) {
-          padded[i] = inputs[i < n ? i : 0];
-        }
-        std::uint8_t cvs[4 * 32];
-        hash4_sse41(padded, blocks, key, counter, increment, flags, flags_start, flags_end, cvs);
-        std::memcpy(out, cvs, 32 * n);
-        return;
-      }
+  if constexpr (Impl == blake3_impl::sse41 || automatic) {
+    if ((!automatic || sse41_available()) &&
+        hash_wide<4, hash4_sse41>(inputs, n, blocks, key, counter, increment, flags, flags_start,
+                                  flags_end, out, 2)) {
+      return;
     }
   }
 #endif
