@@ -837,6 +837,7 @@ nb::dict py_build_info() {
   info["avx2_f16c"] = cpu.avx2_f16c;
   info["avx512"] = cpu.avx512;
   info["host_streams"] = th::detail::preferred_streams<th::sha256>();
+  info["blake3_path"] = std::string(th::detail::blake3::automatic_path());
   return info;
 }
 

@@ -64,7 +64,8 @@ def build_info() -> Dict[str, Any]:
     then hashed on their device, else refused), ``cuda_architectures``, ``cuda_runtime``,
     ``cuda_devices`` (visible now); ``sglang`` (SGLang's 64-bit modes compiled in);
     ``sglang_replies`` (`sglang_expected` and `compare_sglang` compiled in); ``compiler``; ``hardware_threads``; the CPU paths ``sha_ni``, ``avx2_f16c``, ``avx512``
-    and ``host_streams`` (SHA-256 chains per thread)."""
+    and ``host_streams`` (SHA-256 chains per thread); ``blake3_path``, the BLAKE3 SIMD path
+    (``"avx512"``, ``"avx2"``, ``"sse41"`` or ``"portable"``)."""
     info = dict(_core.build_info())
     info["cuda_devices"] = _core.cuda_device_count() if info["cuda"] else 0
     return info

@@ -155,3 +155,9 @@ def test_tensor_parallel_shards_from_the_full_tensors():
     layout = tensorhash.Layout.row_parallel(2, 1)
     assert tensorhash.expected_shard_digests({"up": (layout, up)}, hasher="blake3") == \
         {"up": blake3_hex(up[:, 32:].contiguous().numpy().tobytes())}
+
+
+def test_build_info_names_the_simd_path():
+    info = tensorhash.build_info()
+    assert info["blake3_path"] in ("avx512", "avx2", "sse41", "portable")
+    assert (info["blake3_path"] == "avx512") == info["avx512"]

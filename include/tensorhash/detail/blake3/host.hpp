@@ -62,6 +62,23 @@ bool impl_available() noexcept {
   return true;
 }
 
+/// @return the path `blake3_impl::automatic` takes on this CPU: "avx512", "avx2", "sse41" or
+///         "portable"
+inline const char* automatic_path() noexcept {
+#if TENSORHASH_HAS_X86
+  if (avx512_available()) {
+    return "avx512";
+  }
+  if (avx2_available()) {
+    return "avx2";
+  }
+  if (sse41_available()) {
+    return "sse41";
+  }
+#endif
+  return "portable";
+}
+
 /// The signature of the SIMD `hash_many` kernels (hash4_sse41, hash8_avx2, hash16_avx512).
 using hash_lanes_fn = void (*)(const std::uint8_t* const*, std::uint32_t, const cv_words&,
                                std::uint64_t, bool, std::uint32_t, std::uint32_t, std::uint32_t,
