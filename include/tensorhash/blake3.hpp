@@ -18,7 +18,7 @@
 #pragma once
 
 #include <tensorhash/config.hpp>
-#include <tensorhash/detail/blake3/host.hpp>
+#include <tensorhash/detail/blake3/dispatch.hpp>
 #include <tensorhash/detail/blake3/portable.hpp>
 #include <tensorhash/digest.hpp>
 

@@ -17,6 +17,7 @@
 #include <tensorhash/canonical.hpp>
 #include <tensorhash/composite.hpp>
 #include <tensorhash/config.hpp>
+#include <tensorhash/detail/blake3/subtree.hpp>
 #include <tensorhash/detail/canonical_reader.hpp>
 #include <tensorhash/detail/multi_stream.hpp>
 #include <tensorhash/detail/policy_checks.hpp>
