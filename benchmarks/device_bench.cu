@@ -7,7 +7,7 @@
 // scripts/gpu-run runs the headline cases and the rest on a GPU; gpu_report.py sets its figures
 // against the copy.
 //
-// Counters: bytes_per_second (tensor bytes), compressions (SHA-256 blocks per second).
+// Counters: bytes_per_second (tensor bytes), compressions (SHA-256 or BLAKE3 blocks per second).
 #include <tensorhash/device.cuh>
 #include <tensorhash/sglang_device.cuh>
 
@@ -81,6 +81,18 @@ std::uint64_t compressions(const std::vector<std::uint64_t>& bytes, std::uint64_
   return total;
 }
 
+/// BLAKE3 compressions of a batch: one per 64-byte block of each 1 KiB chunk (an empty input is
+/// one block), one per parent.
+std::uint64_t blake3_compressions(const std::vector<std::uint64_t>& bytes) {
+  std::uint64_t total = 0;
+  for (std::uint64_t b : bytes) {
+    const std::uint64_t chunks = b == 0 ? 1 : (b + 1023) / 1024;
+    total += b == 0 ? 1 : (b + 63) / 64;
+    total += chunks - 1;
+  }
+  return total;
+}
+
 /// Times each `call()` (returning a cudaError_t) with CUDA events on the legacy stream, as the
 /// benchmark's manual time; a failed call marks the benchmark as skipped.
 template <class Call>
@@ -114,10 +126,11 @@ struct leaf_variant : th::leaf_policy_sm90 {
 };
 
 /// Times `plan.hash` (or `hash_with<LeafPolicy>`) with CUDA events; reports tensor bytes and
-/// compressions per second.
+/// compressions per second (BLAKE3's, or SHA-256's of tree mode at `chunk`, exact at 0).
 template <class LeafPolicy = void, class Plan>
 void run_plan(benchmark::State& state, const Plan& plan, const std::vector<std::uint64_t>& bytes,
               std::uint64_t chunk) {
+  constexpr bool is_blake3 = th::is_blake3_v<typename Plan::hasher_type>;
   const auto hash = [&](void* temp, std::size_t& temp_bytes, th::digest256* out) {
     if constexpr (std::is_void_v<LeafPolicy>) {
       return plan.hash(temp, temp_bytes, out, nullptr);
@@ -141,14 +154,14 @@ void run_plan(benchmark::State& state, const Plan& plan, const std::vector<std::
   for (auto b : bytes)
     total += b;
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * total));
-  state.counters["compressions"] =
-      benchmark::Counter(static_cast<double>(compressions(bytes, chunk)),
-                         benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["compressions"] = benchmark::Counter(
+      static_cast<double>(is_blake3 ? blake3_compressions(bytes) : compressions(bytes, chunk)),
+      benchmark::Counter::kIsIterationInvariantRate);
   state.counters["launches"] = plan.launches();
   state.counters["items"] = static_cast<double>(plan.items());
 }
 
-template <class Mode>
+template <class Mode, class Hasher = th::sha256>
 void BM_single(benchmark::State& state) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
   arena a(bytes);
@@ -157,7 +170,7 @@ void BM_single(benchmark::State& state) {
   }
   const th::tensor_view v(a.ptr, th::dtype::BF16, {static_cast<std::int64_t>(bytes / 2)}, {},
                           th::location::cuda(0));
-  const th::device_plan<Mode> plan(std::vector<th::tensor_view>{v});
+  const th::device_plan<Mode, th::as_stored, Hasher> plan(std::vector<th::tensor_view>{v});
   run_plan(state, plan, {bytes}, std::is_same_v<Mode, th::tree> ? th::tree().chunk_bytes() : 0);
 }
 
@@ -206,13 +219,13 @@ const bench::device_state_dict* state_dict(benchmark::State& state) {
   return &dict;
 }
 
-template <class Mode, class Canon>
+template <class Mode, class Canon, class Hasher = th::sha256>
 void BM_state_dict(benchmark::State& state) {
   const bench::device_state_dict* dict = state_dict(state);
   if (dict == nullptr) {
     return;
   }
-  const th::device_plan<Mode, Canon> plan(dict->views);
+  const th::device_plan<Mode, Canon, Hasher> plan(dict->views);
   std::vector<std::uint64_t> bytes;
   for (const auto& v : dict->views) {
     // BF16 stored and hashed as F32: twice the canonical bytes.
@@ -302,6 +315,12 @@ BENCHMARK_TEMPLATE(BM_single, th::exact)
     ->Iterations(3)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
+// BLAKE3 (b3sum's digest per tensor) on the tree kernels: 1 KiB leaves.
+BENCHMARK_TEMPLATE(BM_single, th::exact, th::blake3)
+    ->RangeMultiplier(16)
+    ->Range(64 * MiB, 4096 * MiB)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(BM_leaf_variant, th::leaf_load::warp_striped, 2, 4)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
@@ -324,6 +343,9 @@ BENCHMARK_TEMPLATE(BM_state_dict, th::tree, th::as_stored)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(BM_state_dict, th::tree, th::to_f32)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_state_dict, th::exact, th::as_stored, th::blake3)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(BM_small_tensors, th::tree)

@@ -104,6 +104,16 @@ def figures(bench_dir):
                 tbs >= goal_tbs if goal_tbs else None)
         else:
             missing.append(label)
+    b3 = dev.get("BM_state_dict<th::exact, th::as_stored, th::blake3>")
+    label = "BLAKE3 (b3sum's digest per tensor), 7B-shaped BF16 dict"
+    if b3:
+        tbs = b3["bytes_per_second"] / 1e12
+        # goal: 0.7x the bytes a copy moves per second (issue 22), i.e. 0.35x its traffic
+        add(label, tbs, "TB/s", b3["bytes_per_second"] / traffic if traffic else None,
+            ">= 0.7x the copy's bytes/s",
+            b3["bytes_per_second"] >= 0.35 * traffic if traffic else None)
+    else:
+        missing.append(label)
     for mode in ("tree", "exact"):
         b = dev.get("BM_small_tensors<th::%s>/10000" % mode)
         if b:

@@ -1,7 +1,9 @@
 // BLAKE3: the official test vectors (tests/data/blake3_test_vectors.json, from the BLAKE3
 // repository's test_vectors/test_vectors.json) on the incremental stream under every split and
 // on host_engine through every hash_many path and thread count; then host_engine against the
-// stream over subtree edges, composites cut anywhere, strided and canonicalised views.
+// stream over subtree edges, composites cut anywhere, strided and canonicalised views; then the
+// device plan's dispatch and kernels, run on the host (tests/device_emulation.hpp), against both.
+#include "device_emulation.hpp"
 #include "test_util.hpp"
 
 #include <tensorhash/blake3.hpp>
@@ -179,4 +181,86 @@ TEST_CASE("BLAKE3 host_engine: a cancelled engine refuses", "[blake3]") {
   const std::uint8_t b = 0;
   CHECK(test_util::code_of([&] { engine.hash(tensor_view(&b, dtype::U8, {1})); }) ==
         errc::cancelled);
+}
+
+// The device: device_plan<exact, Canon, blake3> runs the tree kernels with blake3_tree; here its
+// dispatch runs on the host through every leaf variant (striped loads pipelined or not, direct
+// loads, a grid capped at one block).
+
+TEST_CASE("BLAKE3 device dispatch: official vectors in one batch, aligned and not",
+          "[blake3][device]") {
+  const auto cases = read_vectors();
+  const auto input = pattern(102400 + 64);
+  const auto address = reinterpret_cast<std::uintptr_t>(input.data());
+  const std::size_t aligned = (16 - address % 16) % 16;
+  for (std::size_t shift : {std::size_t{0}, std::size_t{4}, std::size_t{1}}) {
+    std::vector<composite_view> batch;
+    std::vector<std::string> expected;
+    for (const auto& c : cases) {
+      const std::uint8_t* base = input.data() + aligned + shift;
+      batch.push_back(
+          composite_view(tensor_view(base, dtype::U8, {static_cast<std::int64_t>(c.input_len)})));
+      expected.push_back(shift == 0 ? c.hash.substr(0, 64)
+                                    : blake3_digest(base, c.input_len).to_hex());
+    }
+    for (const auto& variant : test_util::leaf_variants()) {
+      CAPTURE(shift, static_cast<int>(variant.load), variant.pipeline, variant.max_grid_blocks);
+      const auto got = test_util::emulate_device_blake3<as_stored>(batch, variant);
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        CAPTURE(cases[i].input_len);
+        CHECK(got[i].to_hex() == expected[i]);
+      }
+    }
+  }
+}
+
+TEST_CASE("BLAKE3 device dispatch: trees of every fold and level shape", "[blake3][device]") {
+  // Around the warp's 32 chunks (the fold's span) and the level kernel's rows: one batch, so
+  // tensors of different slot groups share warps and rows.
+  const auto data = random_bytes((std::size_t{1100} << 10) + 16, 13);
+  const auto address = reinterpret_cast<std::uintptr_t>(data.data());
+  const std::uint8_t* base = data.data() + (16 - address % 16) % 16;
+  std::vector<composite_view> batch;
+  std::vector<std::string> expected;
+  for (std::size_t chunks : {0, 1, 2, 3, 31, 32, 33, 63, 64, 65, 96, 200, 1025, 1099}) {
+    for (std::size_t n : {chunks * 1024, chunks * 1024 + 1, chunks * 1024 + 1023}) {
+      batch.push_back(composite_view(tensor_view(base, dtype::U8, {std::int64_t(n)})));
+      expected.push_back(blake3_digest(base, n).to_hex());
+    }
+  }
+  for (const auto& variant : test_util::leaf_variants()) {
+    CAPTURE(static_cast<int>(variant.load), variant.pipeline, variant.max_grid_blocks);
+    const auto got = test_util::emulate_device_blake3<as_stored>(batch, variant);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      CAPTURE(batch[i].numel());
+      CHECK(got[i].to_hex() == expected[i]);
+    }
+  }
+}
+
+TEST_CASE("BLAKE3 device dispatch: every leaf path of a mixed batch equals host_engine",
+          "[blake3][device]") {
+  std::vector<std::uint8_t> bytes(test_util::warp_batch_bytes + 16);
+  std::mt19937_64 rng(9);
+  for (auto& b : bytes) {
+    b = static_cast<std::uint8_t>(rng());
+  }
+  const auto address = reinterpret_cast<std::uintptr_t>(bytes.data());
+  const auto batch =
+      test_util::warp_batch(bytes.data() + (16 - address % 16) % 16, location::host());
+  host_engine<exact, as_stored, blake3> stored(exact{}, 1);
+  host_engine<exact, to_bf16, blake3> bf16(exact{}, 1);
+  host_engine<exact, to_f32, blake3> f32(exact{}, 1);
+  for (const auto& variant : test_util::leaf_variants()) {
+    CAPTURE(static_cast<int>(variant.load), variant.pipeline, variant.max_grid_blocks);
+    const auto got = test_util::emulate_device_blake3<as_stored>(batch, variant);
+    const auto got_bf16 = test_util::emulate_device_blake3<to_bf16>(batch, variant);
+    const auto got_f32 = test_util::emulate_device_blake3<to_f32>(batch, variant);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      CAPTURE(i);
+      CHECK(got[i] == stored.hash(batch[i]));
+      CHECK(got_bf16[i] == bf16.hash(batch[i]));
+      CHECK(got_f32[i] == f32.hash(batch[i]));
+    }
+  }
 }

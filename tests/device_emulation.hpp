@@ -1,16 +1,20 @@
-// The device plan's launches (tensorhash/device.cuh, device_plan::hash_with) replayed on the
-// host: the same agents, the warps of the leaf kernel run lane by lane through host_warp, so the
-// tests prove the slot layout, the cooperative loads through the shared tile, the fold and the
-// rows without a GPU.
+// The device plan's dispatch (tensorhash/detail/device_dispatch.hpp, what device_plan::hash
+// runs) through a host launcher: the same kernel bodies over the same grids, block by block, the
+// warps of the leaf kernel lane by lane through host_warp, so the tests prove the storage split,
+// the launch sequence, the slot layout, the cooperative loads through the shared tile, the fold
+// and the rows without a GPU.
 #pragma once
 
+#include <tensorhash/blake3.hpp>
 #include <tensorhash/composite.hpp>
 #include <tensorhash/detail/device_agent.hpp>
+#include <tensorhash/detail/device_dispatch.hpp>
 #include <tensorhash/detail/device_schedule.hpp>
 #include <tensorhash/hasher.hpp>
 
 #include <cstddef>
 #include <initializer_list>
+#include <stdexcept>
 #include <vector>
 
 namespace test_util {
@@ -90,29 +94,130 @@ inline std::vector<tensorhash::composite_view> warp_batch(const std::uint8_t* ba
           composite_view(view(0, dtype::F32, {3000}))};
 }
 
-/// Leaf-kernel variants of the emulation (the device policy's `load` and `pipeline`).
+/// Runs the kernel bodies of device_dispatch.hpp on the host, for the dispatch there.
+struct host_launcher {
+  using status = int;
+  static constexpr int success = 0;
+  static constexpr int invalid_value = 1;
+
+  int ready() const noexcept { return success; }
+
+  template <class Policy, class Hasher, class Canon, class... Args>
+  int item(unsigned blocks, int threads, Args... args) {
+    return each_thread(blocks, threads, [&](tensorhash::detail::grid_coords c) {
+      tensorhash::detail::item_body<Hasher, Canon, tensorhash::detail::host_loader>(c, args...);
+    });
+  }
+  template <class Policy, class Tree, class Canon, class... Args>
+  int leaf(unsigned blocks, int threads, Args... args) {
+    using namespace tensorhash::detail;
+    const std::uint64_t warps = threads / warp_lanes;
+    for (std::uint64_t b = 0; b < blocks; ++b) {
+      for (std::uint64_t w = 0; w < warps; ++w) {
+        warp_shared smem{};
+        host_warp hw{&smem};
+        leaf_body<Tree, Canon, host_loader, Policy::load, Policy::pipeline>(
+            hw, b * warps + w, blocks * warps, args...);
+      }
+    }
+    return success;
+  }
+  template <class Tree, class... Args>
+  int level(unsigned blocks, int threads, Args... args) {
+    return each_thread(blocks, threads, [&](tensorhash::detail::grid_coords c) {
+      tensorhash::detail::level_body<Tree>(c, args...);
+    });
+  }
+  template <class Tree, class... Args>
+  int root(unsigned blocks, int threads, Args... args) {
+    return each_thread(blocks, threads, [&](tensorhash::detail::grid_coords c) {
+      tensorhash::detail::root_body<Tree>(c, args...);
+    });
+  }
+
+ private:
+  template <class F>
+  int each_thread(unsigned blocks, int threads, F&& f) {
+    for (std::uint64_t b = 0; b < blocks; ++b) {
+      for (std::uint32_t t = 0; t < static_cast<std::uint32_t>(threads); ++t) {
+        f(tensorhash::detail::grid_coords{b, blocks, t, static_cast<std::uint32_t>(threads)});
+      }
+    }
+    return success;
+  }
+};
+
+/// Leaf-kernel variants of the emulation (the device policy's `load`, `pipeline` and grid cap).
 struct leaf_variant {
   tensorhash::detail::leaf_load load;
   int pipeline;
+  unsigned max_grid_blocks = 0;
 };
 
 inline const std::vector<leaf_variant>& leaf_variants() {
   using tensorhash::detail::leaf_load;
-  static const std::vector<leaf_variant> all = {
-      {leaf_load::warp_striped, 2}, {leaf_load::warp_striped, 1}, {leaf_load::direct, 1}};
+  static const std::vector<leaf_variant> all = {{leaf_load::warp_striped, 2},
+                                                {leaf_load::warp_striped, 1},
+                                                {leaf_load::direct, 1},
+                                                {leaf_load::warp_striped, 2, 1}};
   return all;
 }
 
-template <class Canon, tensorhash::detail::leaf_load Load, int Pipeline>
-void emulate_leaf_kernel(const tensorhash::detail::schedule_view& sv, std::uint64_t slots,
-                         tensorhash::digest256* fold_out, tensorhash::digest256* out) {
-  using namespace tensorhash::detail;
-  warp_shared smem{};
-  host_warp w{&smem};
-  for (std::uint64_t first = 0; first < slots; first += warp_lanes) {
-    leaf_warp_agent<device_sha256, Canon, host_loader, Load, Pipeline>(w, sv, slots, first,
-                                                                       fold_out, out);
+/// A leaf policy as the dispatch and the host launcher read it (the device's also names a
+/// cache load modifier, which the host loader has no use for).
+template <tensorhash::detail::leaf_load Load, int Pipeline, unsigned Cap>
+struct host_leaf_policy {
+  static constexpr int threads_per_block = 128;
+  static constexpr tensorhash::detail::leaf_load load = Load;
+  static constexpr int pipeline = Pipeline;
+  static constexpr unsigned max_grid_blocks = Cap;
+};
+
+/// Exact mode's item policy as the dispatch reads it.
+struct host_item_policy {
+  static constexpr int threads_per_block = 128;
+};
+
+/// Runs `dispatch(launcher, temp, bytes)` twice, as a caller of device_plan::hash does: to
+/// query the temporary storage, then with that much.
+template <class Dispatch>
+void run_two_phase(Dispatch&& dispatch) {
+  host_launcher launcher;
+  std::size_t bytes = 0;
+  if (dispatch(launcher, nullptr, bytes) != host_launcher::success || bytes == 0) {
+    throw std::logic_error("device dispatch: storage query failed");
   }
+  std::vector<unsigned char> temp(bytes);
+  if (dispatch(launcher, temp.data(), bytes) != host_launcher::success) {
+    throw std::logic_error("device dispatch failed");
+  }
+}
+
+/// Digests of `tensors` as the tree dispatch of device_plan computes them: `Tree` is
+/// rfc6962_tree (tree mode, leaves of `chunk` bytes) or blake3_tree (BLAKE3, chunk 1024).
+template <class Tree, class Canon>
+std::vector<tensorhash::digest256> emulate_tree(
+    const std::vector<tensorhash::composite_view>& tensors, std::uint64_t chunk,
+    leaf_variant variant) {
+  using namespace tensorhash::detail;
+  const schedule s = make_schedule<Canon>(tensors.data(), tensors.size(), chunk);
+  const schedule_view sv = view_of(s, chunk);
+  std::vector<tensorhash::digest256> out(s.tensors());
+  const auto run = [&](auto policy) {
+    run_two_phase([&](host_launcher& l, void* temp, std::size_t& bytes) {
+      return dispatch_tree<decltype(policy), Tree, Canon>(l, s, sv, temp, bytes, out.data());
+    });
+  };
+  if (variant.load == leaf_load::direct) {
+    run(host_leaf_policy<leaf_load::direct, 1, 0>{});
+  } else if (variant.max_grid_blocks != 0) {
+    run(host_leaf_policy<leaf_load::warp_striped, 2, 1>{});
+  } else if (variant.pipeline == 1) {
+    run(host_leaf_policy<leaf_load::warp_striped, 1, 0>{});
+  } else {
+    run(host_leaf_policy<leaf_load::warp_striped, 2, 0>{});
+  }
+  return out;
 }
 
 /// Digests of `tensors` as device_plan<exact or tree, Canon> computes them (`chunk == 0`: exact).
@@ -121,36 +226,26 @@ std::vector<tensorhash::digest256> emulate_device(
     const std::vector<tensorhash::composite_view>& tensors, std::uint64_t chunk,
     leaf_variant variant = leaf_variants().front()) {
   using namespace tensorhash::detail;
-  const schedule s = make_schedule<Canon>(tensors.data(), tensors.size(), chunk);
-  const schedule_view sv = view_of(s, chunk);
+  if (chunk != 0) {
+    return emulate_tree<rfc6962_tree<device_sha256>, Canon>(tensors, chunk, variant);
+  }
+  const schedule s = make_schedule<Canon>(tensors.data(), tensors.size(), 0);
+  const schedule_view sv = view_of(s, 0);
   std::vector<tensorhash::digest256> out(s.tensors());
-  if (chunk == 0) {
-    for (std::uint64_t g = 0; g < s.items(); ++g) {
-      out[g] = hash_item<device_sha256, Canon, host_loader>(sv, g);
-    }
-    return out;
-  }
-  std::vector<tensorhash::digest256> nodes(s.nodes(1));
-  if (variant.load == leaf_load::direct) {
-    emulate_leaf_kernel<Canon, leaf_load::direct, 1>(sv, s.items(), nodes.data(), out.data());
-  } else if (variant.pipeline == 1) {
-    emulate_leaf_kernel<Canon, leaf_load::warp_striped, 1>(sv, s.items(), nodes.data(), out.data());
-  } else {
-    emulate_leaf_kernel<Canon, leaf_load::warp_striped, 2>(sv, s.items(), nodes.data(), out.data());
-  }
-  for (int l = 0; l < s.levels; ++l) {
-    std::vector<tensorhash::digest256> next(s.nodes(l + 2));
-    for (std::uint64_t g = 0; g < next.size(); ++g) {
-      next[g] = level_node<device_sha256>(nodes.data(), s.row(l + 1), s.row(l + 2), s.tensors(), g);
-    }
-    nodes.swap(next);
-  }
-  if (s.needs_roots) {
-    for (std::uint64_t k = 0; k < s.tensors(); ++k) {
-      write_root<device_sha256>(sv, nodes.data(), s.row(1 + s.levels), k, out.data());
-    }
-  }
+  run_two_phase([&](host_launcher& l, void* temp, std::size_t& bytes) {
+    return dispatch_exact<host_item_policy, device_sha256, Canon>(l, s, sv, temp, bytes,
+                                                                  out.data());
+  });
   return out;
+}
+
+/// Digests of `tensors` as device_plan<exact, Canon, blake3> computes them.
+template <class Canon>
+std::vector<tensorhash::digest256> emulate_device_blake3(
+    const std::vector<tensorhash::composite_view>& tensors,
+    leaf_variant variant = leaf_variants().front()) {
+  return emulate_tree<tensorhash::detail::blake3_tree, Canon>(
+      tensors, tensorhash::detail::blake3_tree::chunk_bytes, variant);
 }
 
 }  // namespace test_util

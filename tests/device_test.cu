@@ -1,4 +1,5 @@
-// CUDA backend on a real device: device digests == Python reference and CPU backend digests,
+// CUDA backend on a real device: device digests == Python reference and CPU backend digests
+// (SHA-256 exact and tree, BLAKE3),
 // batches of 1 to 5000 tensors, a tensor over 4 GiB, NIST vectors hashed in a kernel, CUDA graph
 // capture and replay, concurrent streams, the plan's lifetime rules (docs/guide.md §3), launch
 // errors and entry checks. Without a CUDA device the program exits with 77, which ctest reports
@@ -52,11 +53,11 @@ tensor_view on_device(const tensor_view& v, const void* base) {
                      location::cuda(0));
 }
 
-template <class Mode, class Canon>
+template <class Mode, class Canon, class Hasher = sha256>
 std::vector<digest256> hash_on_device(const std::vector<tensor_view>& views, Mode mode) {
   device_buffer out(views.size() * sizeof(digest256));
   auto* d_out = static_cast<digest256*>(out.ptr);
-  device_hash<Mode, Canon>(views.data(), views.size(), d_out, mode, nullptr);
+  device_hash<Mode, Canon, Hasher>(views.data(), views.size(), d_out, mode, nullptr);
   return copy_digests_to_host(d_out, views.size(), nullptr);
 }
 
@@ -191,6 +192,9 @@ TEST_CASE("Batches of 1 to 5000 mixed tensors equal the CPU backend", "[device][
     CHECK(hash_on_device<tree, to_bf16>(dev_views, tree(4096)) == cpu_tree.hash(host_views));
     host_engine<exact> cpu_exact;
     CHECK(hash_on_device<exact, as_stored>(dev_views, exact{}) == cpu_exact.hash(host_views));
+    host_engine<exact, to_bf16, blake3> cpu_blake3(exact{});
+    CHECK(hash_on_device<exact, to_bf16, blake3>(dev_views, exact{}) ==
+          cpu_blake3.hash(host_views));
   }
 }
 
@@ -215,6 +219,9 @@ TEST_CASE("A tensor over 4 GiB and a broadcast view past 2^31 elements", "[devic
   const tensor_view bh(host.data(), dtype::BF16, {std::int64_t{3} << 30, 2}, {0, 1});
   CHECK(hash_on_device<tree, as_stored>({on_device(bh, dev.ptr)}, tree()) ==
         std::vector<digest256>{cpu.hash(bh)});
+  host_engine<exact, as_stored, blake3> cpu_blake3(exact{});
+  CHECK(hash_on_device<exact, as_stored, blake3>({on_device(hv, dev.ptr)}, exact{}) ==
+        std::vector<digest256>{cpu_blake3.hash(hv)});
 }
 
 namespace {
@@ -228,10 +235,9 @@ struct one_block : leaf_policy_sm90 {
   static constexpr unsigned max_grid_blocks = 1;
 };
 
-template <class Canon, class Policy>
-std::vector<digest256> hash_batch_with(const std::vector<composite_view>& batch,
-                                       std::uint64_t chunk) {
-  const device_plan<tree, Canon> plan(batch, tree(chunk));
+template <class Canon, class Policy, class Mode = tree, class Hasher = sha256>
+std::vector<digest256> hash_batch_with(const std::vector<composite_view>& batch, Mode mode) {
+  const device_plan<Mode, Canon, Hasher> plan(batch, mode);
   std::size_t temp_bytes = 0;
   CUDA_OK(plan.template hash_with<Policy>(nullptr, temp_bytes, nullptr, nullptr));
   device_buffer temp(temp_bytes), out(batch.size() * sizeof(digest256));
@@ -240,18 +246,21 @@ std::vector<digest256> hash_batch_with(const std::vector<composite_view>& batch,
   return copy_digests_to_host(d_out, batch.size(), nullptr);
 }
 
-template <class Canon>
+/// Every leaf policy on the device against the CPU backend, tree mode (`Mode = tree`) or BLAKE3.
+template <class Canon, class Mode, class Hasher>
 void check_warp_batch(const std::vector<composite_view>& host_batch,
-                      const std::vector<composite_view>& dev_batch, std::uint64_t chunk) {
-  host_engine<tree, Canon> cpu(tree{chunk});
+                      const std::vector<composite_view>& dev_batch, Mode mode) {
+  host_engine<Mode, Canon, Hasher> cpu(mode);
   std::vector<digest256> want;
   for (const auto& c : host_batch)
     want.push_back(cpu.hash(c));
-  CHECK(hash_batch_with<Canon, leaf_policy_sm90>(dev_batch, chunk) == want);
-  CHECK(hash_batch_with<Canon, leaf_variant<leaf_load::warp_striped, 1>>(dev_batch, chunk) == want);
-  CHECK(hash_batch_with<Canon, leaf_variant<leaf_load::direct, 1>>(dev_batch, chunk) == want);
+  CHECK(hash_batch_with<Canon, leaf_policy_sm90, Mode, Hasher>(dev_batch, mode) == want);
+  CHECK(hash_batch_with<Canon, leaf_variant<leaf_load::warp_striped, 1>, Mode, Hasher>(
+            dev_batch, mode) == want);
+  CHECK(hash_batch_with<Canon, leaf_variant<leaf_load::direct, 1>, Mode, Hasher>(dev_batch, mode) ==
+        want);
   // One block: each warp loops over several slot groups, reusing its shared tile and table.
-  CHECK(hash_batch_with<Canon, one_block>(dev_batch, chunk) == want);
+  CHECK(hash_batch_with<Canon, one_block, Mode, Hasher>(dev_batch, mode) == want);
 }
 }  // namespace
 
@@ -271,9 +280,12 @@ TEST_CASE("Leaf warps: misaligned, converting, strided and composite views equal
   const auto dev_batch = test_util::warp_batch(dev.bytes(), location::cuda(0));
   for (std::uint64_t chunk : {std::uint64_t{1024}, std::uint64_t{4096}}) {
     CAPTURE(chunk);
-    check_warp_batch<as_stored>(host_batch, dev_batch, chunk);
-    check_warp_batch<to_bf16>(host_batch, dev_batch, chunk);
+    check_warp_batch<as_stored, tree, sha256>(host_batch, dev_batch, tree(chunk));
+    check_warp_batch<to_bf16, tree, sha256>(host_batch, dev_batch, tree(chunk));
   }
+  check_warp_batch<as_stored, exact, blake3>(host_batch, dev_batch, exact{});
+  check_warp_batch<to_bf16, exact, blake3>(host_batch, dev_batch, exact{});
+  check_warp_batch<to_f32, exact, blake3>(host_batch, dev_batch, exact{});
   // Tensors of at most 32 leaves get their digest from the leaf kernel alone: one launch.
   const std::vector<composite_view> small(dev_batch.begin() + 5, dev_batch.begin() + 7);
   CHECK(device_plan<tree>(small, tree(1024)).launches() == 1);

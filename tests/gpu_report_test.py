@@ -45,6 +45,8 @@ def main():
                   launches=3),
             # 0.6e12 bytes/s of BF16 hashed: 1.2e12 bytes/s of F32 read
             bench("BM_tile_path<th::to_bf16, false>/manual_time", 2.0, "ms", 0.6e12),
+            bench("BM_state_dict<th::exact, th::as_stored, th::blake3>/manual_time", 7.0, "ms",
+                  2.2e12),
             bench("BM_small_tensors<th::tree>/10000/manual_time", 80.0, "us", 0.5e12),
             bench("BM_small_tensors<th::exact>/10000/manual_time", 150.0, "us", 0.27e12),
             bench("BM_sglang_state_dict/manual_time", 12.0, "ms", 1.27e12),
@@ -106,6 +108,7 @@ def main():
         if sorted(kept) != sorted(["BM_d2d_copy/1073741824",
                                    "BM_state_dict<th::tree, th::as_stored>",
                                    "BM_tile_path<th::to_bf16, false>",
+                                   "BM_state_dict<th::exact, th::as_stored, th::blake3>",
                                    "BM_small_tensors<th::tree>/10000"]):
             failures.append("cut file: %r" % sorted(kept))
         if gpu_report.errors(whole) != "BM_leaf_variant<x>/manual_time (not enough device memory)":

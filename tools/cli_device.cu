@@ -33,7 +33,7 @@ stream_memory allocate(std::size_t bytes, cudaStream_t stream) {
   return stream_memory(p, free_on_stream{stream});
 }
 
-template <class Mode, class Canon>
+template <class Mode, class Canon, class Hasher = th::sha256>
 std::vector<th::digest256> run(const std::vector<th::tensor_view>& views, Mode mode,
                                cudaStream_t stream) {
   std::vector<std::uint64_t> offsets;
@@ -60,14 +60,16 @@ std::vector<th::digest256> run(const std::vector<th::tensor_view>& views, Mode m
   }
   const stream_memory out = allocate(views.size() * sizeof(th::digest256) + 1, stream);
   auto* d_out = static_cast<th::digest256*>(out.get());
-  th::device_hash<Mode, Canon>(on_device.data(), on_device.size(), d_out, mode, stream);
+  th::device_hash<Mode, Canon, Hasher>(on_device.data(), on_device.size(), d_out, mode, stream);
   return th::copy_digests_to_host(d_out, views.size(), stream);
 }
 
 template <class Canon>
 std::vector<th::digest256> run_mode(const std::vector<th::tensor_view>& views,
-                                    std::uint64_t chunk_bytes) {
-  if (chunk_bytes == 0)
+                                    const std::string& mode, std::uint64_t chunk_bytes) {
+  if (mode == "blake3")
+    return run<th::exact, Canon, th::blake3>(views, th::exact{}, nullptr);
+  if (mode == "exact")
     return run<th::exact, Canon>(views, th::exact{}, nullptr);
   return run<th::tree, Canon>(views, th::tree(chunk_bytes), nullptr);
 }
@@ -75,17 +77,18 @@ std::vector<th::digest256> run_mode(const std::vector<th::tensor_view>& views,
 }  // namespace
 
 std::vector<th::digest256> hash_on_device(const std::vector<th::tensor_view>& views,
-                                          std::uint64_t chunk_bytes, const std::string& canonical,
+                                          const std::string& mode, std::uint64_t chunk_bytes,
+                                          const std::string& canonical,
                                           const std::string& nan_rule) {
   if (canonical == "BF16" && nan_rule == th::nan_torch_cpu::name)
-    return run_mode<th::to_bf16_torch_cpu>(views, chunk_bytes);
+    return run_mode<th::to_bf16_torch_cpu>(views, mode, chunk_bytes);
   if (canonical == "BF16" && nan_rule == th::nan_torch_cuda::name)
-    return run_mode<th::to_bf16_torch_cuda>(views, chunk_bytes);
+    return run_mode<th::to_bf16_torch_cuda>(views, mode, chunk_bytes);
   if (canonical == "BF16")
-    return run_mode<th::to_bf16>(views, chunk_bytes);
+    return run_mode<th::to_bf16>(views, mode, chunk_bytes);
   if (canonical == "F32")
-    return run_mode<th::to_f32>(views, chunk_bytes);
-  return run_mode<th::as_stored>(views, chunk_bytes);
+    return run_mode<th::to_f32>(views, mode, chunk_bytes);
+  return run_mode<th::as_stored>(views, mode, chunk_bytes);
 }
 
 }  // namespace cli

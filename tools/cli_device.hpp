@@ -14,9 +14,11 @@ namespace cli {
 bool cuda_device_present();
 
 /// Digests of host `views`, hashed on the current CUDA device: the tensors are copied to the
-/// device (each 256-byte aligned) and hashed by one device_plan. `chunk_bytes` 0 means exact;
-/// `canonical` and `nan_rule` as the command line's --as and --nan-rule.
+/// device (each 256-byte aligned) and hashed by one device_plan. `mode`: "exact", "tree" (of
+/// `chunk_bytes` leaves) or "blake3"; `canonical` and `nan_rule` as the command line's --as and
+/// --nan-rule.
 std::vector<tensorhash::digest256> hash_on_device(const std::vector<tensorhash::tensor_view>& views,
+                                                  const std::string& mode,
                                                   std::uint64_t chunk_bytes,
                                                   const std::string& canonical,
                                                   const std::string& nan_rule);

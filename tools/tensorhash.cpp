@@ -304,13 +304,8 @@ std::string resolve_device(const hash_options& o) {
     throw th::error(th::errc::invalid_argument,
                     "--mode " + o.mode + " is computed on the CPU; use --device cpu");
   }
-  const bool blake3 = o.hasher == "blake3";
-  if (o.device == "cuda" && blake3) {
-    throw th::error(th::errc::invalid_argument,
-                    "--hasher blake3 is computed on the CPU in this release; use --device cpu");
-  }
   if (o.device == "auto")
-    return cuda && !o.leaves && !sglang && !blake3 ? "cuda" : "cpu";
+    return cuda && !o.leaves && !sglang ? "cuda" : "cpu";
   return o.device;
 }
 
@@ -337,8 +332,8 @@ th::manifest hash_checkpoint(const checkpoint& c, const hash_options& o,
                       "--leaves is computed on the CPU; use --device cpu");
     }
     return th::make_manifest(settings_of(o), c.names, c.views,
-                             cli::hash_on_device(c.views, o.mode == "exact" ? 0 : o.chunk_bytes(),
-                                                 o.canonical, o.nan_rule));
+                             cli::hash_on_device(c.views, o.hasher == "blake3" ? "blake3" : o.mode,
+                                                 o.chunk_bytes(), o.canonical, o.nan_rule));
   }
 #else
   (void)device;

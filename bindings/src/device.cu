@@ -47,10 +47,10 @@ class device_guard {
   int device_ = 0;
 };
 
-template <class Mode, class Canon>
+template <class Mode, class Canon, class Hasher = th::sha256>
 std::vector<th::digest256> run(const std::vector<th::composite_view>& tensors, Mode mode,
                                cudaStream_t stream) {
-  const th::device_plan<Mode, Canon> plan(tensors, mode, stream);
+  const th::device_plan<Mode, Canon, Hasher> plan(tensors, mode, stream);
   std::size_t temp_bytes = 0;
   TENSORHASH_CUDA_TRY(plan.hash(nullptr, temp_bytes, nullptr, stream));
   void* temp = nullptr;
@@ -81,8 +81,12 @@ std::vector<th::digest256> run(const std::vector<th::composite_view>& tensors, M
 
 template <class Canon>
 std::vector<th::digest256> run_mode(const std::vector<th::composite_view>& tensors,
-                                    std::uint64_t chunk_bytes, cudaStream_t stream) {
-  if (chunk_bytes == 0) {
+                                    const std::string& mode, std::uint64_t chunk_bytes,
+                                    cudaStream_t stream) {
+  if (mode == "blake3") {
+    return run<th::exact, Canon, th::blake3>(tensors, th::exact{}, stream);
+  }
+  if (mode == "exact") {
     return run<th::exact, Canon>(tensors, th::exact{}, stream);
   }
   return run<th::tree, Canon>(tensors, th::tree(chunk_bytes), stream);
@@ -91,23 +95,23 @@ std::vector<th::digest256> run_mode(const std::vector<th::composite_view>& tenso
 }  // namespace
 
 std::vector<th::digest256> device_digests(const std::vector<th::composite_view>& tensors,
-                                          std::uint64_t chunk_bytes, const std::string& canonical,
-                                          const std::string& nan_rule, int device,
-                                          std::uintptr_t stream_handle) {
+                                          const std::string& mode, std::uint64_t chunk_bytes,
+                                          const std::string& canonical, const std::string& nan_rule,
+                                          int device, std::uintptr_t stream_handle) {
   if (tensors.empty()) {
     return {};
   }
   const device_guard guard(device);
   const auto stream = reinterpret_cast<cudaStream_t>(stream_handle);
   if (canonical == "BF16" && nan_rule == th::nan_torch_cpu::name)
-    return run_mode<th::to_bf16_torch_cpu>(tensors, chunk_bytes, stream);
+    return run_mode<th::to_bf16_torch_cpu>(tensors, mode, chunk_bytes, stream);
   if (canonical == "BF16" && nan_rule == th::nan_torch_cuda::name)
-    return run_mode<th::to_bf16_torch_cuda>(tensors, chunk_bytes, stream);
+    return run_mode<th::to_bf16_torch_cuda>(tensors, mode, chunk_bytes, stream);
   if (canonical == "BF16")
-    return run_mode<th::to_bf16>(tensors, chunk_bytes, stream);
+    return run_mode<th::to_bf16>(tensors, mode, chunk_bytes, stream);
   if (canonical == "F32")
-    return run_mode<th::to_f32>(tensors, chunk_bytes, stream);
-  return run_mode<th::as_stored>(tensors, chunk_bytes, stream);
+    return run_mode<th::to_f32>(tensors, mode, chunk_bytes, stream);
+  return run_mode<th::as_stored>(tensors, mode, chunk_bytes, stream);
 }
 
 }  // namespace tensorhash_py

@@ -21,12 +21,13 @@ int cuda_runtime_version() noexcept;
  * @brief Digests of composites in memory of CUDA device `device`, hashed by one device_plan on
  *        `stream` (a cudaStream_t as an integer: 1 legacy default, 2 per-thread default, else the
  *        handle); only the digests are copied to the host (the call waits for `stream`).
- * @param chunk_bytes 0 for exact mode, else the tree chunk size
+ * @param mode "exact", "tree" (of `chunk_bytes` leaves) or "blake3" (BLAKE3's exact digest)
  * @param canonical "", "BF16" or "F32"; @param nan_rule "canonical", "torch-cpu", "torch-cuda"
  * @throw tensorhash::error (wrong_memory_space, cuda_error, ...)
  */
 std::vector<tensorhash::digest256> device_digests(
-    const std::vector<tensorhash::composite_view>& tensors, std::uint64_t chunk_bytes,
-    const std::string& canonical, const std::string& nan_rule, int device, std::uintptr_t stream);
+    const std::vector<tensorhash::composite_view>& tensors, const std::string& mode,
+    std::uint64_t chunk_bytes, const std::string& canonical, const std::string& nan_rule,
+    int device, std::uintptr_t stream);
 
 }  // namespace tensorhash_py

@@ -82,9 +82,9 @@ int cuda_device_count() noexcept {
 int cuda_runtime_version() noexcept {
   return 0;
 }
-std::vector<th::digest256> device_digests(const std::vector<th::composite_view>&, std::uint64_t,
-                                          const std::string&, const std::string&, int,
-                                          std::uintptr_t) {
+std::vector<th::digest256> device_digests(const std::vector<th::composite_view>&,
+                                          const std::string&, std::uint64_t, const std::string&,
+                                          const std::string&, int, std::uintptr_t) {
   throw th::error(th::errc::wrong_memory_space,
                   "this tensorhash module was built without CUDA (no nvcc at build time): it "
                   "cannot read CUDA memory; rebuild it with nvcc on PATH, or hash a host copy");
@@ -591,11 +591,6 @@ std::vector<std::pair<std::string, std::vector<std::int64_t>>> describe(const ba
 std::vector<std::string> hash_batch(const batch& b, const settings& s, unsigned threads,
                                     std::uintptr_t stream, bool progress) {
   if (b.any_cuda) {
-    if (s.mode == "blake3") {
-      throw th::error(th::errc::wrong_memory_space,
-                      "hasher \"blake3\" is computed on the host in this release: pass host "
-                      "tensors");
-    }
     if (s.is_sglang()) {
       throw th::error(th::errc::wrong_memory_space,
                       "mode \"" + s.mode +
@@ -604,8 +599,8 @@ std::vector<std::string> hash_batch(const batch& b, const settings& s, unsigned 
     }
     std::vector<std::string> out;
     for (const auto& d :
-         tensorhash_py::device_digests(b.tensors, s.mode == "tree" ? s.chunk_bytes : 0, s.canonical,
-                                       s.nan_rule, b.cuda_device, stream == 0 ? 1 : stream)) {
+         tensorhash_py::device_digests(b.tensors, s.mode, s.chunk_bytes, s.canonical, s.nan_rule,
+                                       b.cuda_device, stream == 0 ? 1 : stream)) {
       out.push_back(d.to_hex());
     }
     return out;

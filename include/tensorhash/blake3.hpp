@@ -6,14 +6,17 @@
  * ```
  * tensorhash::host_engine<tensorhash::exact, tensorhash::as_stored, tensorhash::blake3> e;
  * std::string hex = e.hash(view).to_hex();               // == b3sum of the canonical bytes
+ * tensorhash::device_plan<tensorhash::exact, tensorhash::as_stored, tensorhash::blake3> plan(
+ *     device_views, tensorhash::exact{}, stream);        // the same on the GPU (device.cuh)
  * tensorhash::blake3_stream s;                           // or incrementally, host or device
  * s.update(bytes, n);
  * tensorhash::digest256 d = s.digest();
  * ```
  * BLAKE3 is not a Merkle–Damgård hash, so it is not a model of the hasher concept of
- * hasher.hpp: it has its own engine path (exact mode only; the tree mode of tensorhash exists to
- * make SHA-256 parallel, and BLAKE3's own tree already is). docs/format.md §4.3a defines its
- * digests.
+ * hasher.hpp: it has its own engine paths (exact mode only; the tree mode of tensorhash exists to
+ * make SHA-256 parallel, and BLAKE3's own tree already is): host_engine's SIMD subtrees, and the
+ * device's tree kernels with detail/device_tree.hpp's blake3_tree. docs/format.md §4.3a defines
+ * its digests.
  */
 #pragma once
 
@@ -29,7 +32,8 @@
 TENSORHASH_NAMESPACE_BEGIN
 
 /**
- * @brief BLAKE3 in its hash mode (256-bit digests), as a hasher policy of `host_engine`.
+ * @brief BLAKE3 in its hash mode (256-bit digests), as a hasher policy of `host_engine` and
+ *        `device_plan`.
  * @tparam Impl host `hash_many` path; every path gives the same digests
  */
 template <blake3_impl Impl = blake3_impl::automatic>
@@ -60,29 +64,20 @@ inline constexpr bool is_blake3_v = is_blake3<H>::value;
  */
 class blake3_stream {
  public:
-  TENSORHASH_HD blake3_stream() noexcept { reset_chunk(0); }
+  TENSORHASH_HD blake3_stream() noexcept { chunk_.reset(detail::blake3::iv_cv(), 0); }
 
   /// @brief Appends `len` bytes.
   TENSORHASH_HD void update(const void* data, std::size_t len) noexcept {
     const auto* p = static_cast<const std::uint8_t*>(data);
     while (len > 0) {
-      if (blocks_done_ * detail::blake3::block_bytes + block_len_ == detail::blake3::chunk_bytes) {
-        push_chunk(output_of_chunk().chaining_value(), counter_ + 1);
-        reset_chunk(counter_ + 1);
+      if (chunk_.bytes() == detail::blake3::chunk_bytes) {  // more input follows: chunk is done
+        const std::uint64_t done = chunk_.counter + 1;
+        push_chunk(chunk_.finish().chaining_value(), done);
+        chunk_.reset(detail::blake3::iv_cv(), done);
       }
-      if (block_len_ == detail::blake3::block_bytes) {  // more input follows: not the last block
-        std::uint32_t m[16];
-        detail::blake3::load_block(m, block_, block_len_);
-        detail::blake3::compress_in_place(cv_, m, counter_, block_len_, block_flags());
-        ++blocks_done_;
-        block_len_ = 0;
-      }
-      std::size_t take = detail::blake3::block_bytes - block_len_;
+      std::size_t take = detail::blake3::chunk_bytes - chunk_.bytes();
       take = take < len ? take : len;
-      for (std::size_t i = 0; i < take; ++i) {
-        block_[block_len_ + i] = p[i];
-      }
-      block_len_ += static_cast<std::uint32_t>(take);
+      chunk_.update(p, take);
       p += take;
       len -= take;
     }
@@ -90,7 +85,7 @@ class blake3_stream {
 
   /// @brief The first `len` output bytes into `out`; the stream is unchanged.
   TENSORHASH_HD void finalize(std::uint8_t* out, std::size_t len) const noexcept {
-    detail::blake3::output o = output_of_chunk();
+    detail::blake3::output o = chunk_.finish();
     for (std::uint32_t i = depth_; i-- > 0;) {
       o = detail::blake3::parent_output(detail::blake3::iv_cv(), stack_[i], o.chaining_value());
     }
@@ -105,24 +100,6 @@ class blake3_stream {
   }
 
  private:
-  TENSORHASH_HD std::uint32_t block_flags() const noexcept {
-    return blocks_done_ == 0 ? std::uint32_t{detail::blake3::chunk_start} : 0u;
-  }
-
-  TENSORHASH_HD void reset_chunk(std::uint64_t counter) noexcept {
-    cv_ = detail::blake3::iv_cv();
-    counter_ = counter;
-    block_len_ = 0;
-    blocks_done_ = 0;
-  }
-
-  TENSORHASH_HD detail::blake3::output output_of_chunk() const noexcept {
-    detail::blake3::output o{
-        cv_, {}, counter_, block_len_, block_flags() | detail::blake3::chunk_end};
-    detail::blake3::load_block(o.m, block_, block_len_);
-    return o;
-  }
-
   /// Pushes the CV of a finished chunk, `total` chunks finished so far, merging every subtree
   /// it completes (one per trailing zero bit of `total`).
   TENSORHASH_HD void push_chunk(detail::blake3::cv_words cv, std::uint64_t total) noexcept {
@@ -133,11 +110,7 @@ class blake3_stream {
     stack_[depth_++] = cv;
   }
 
-  detail::blake3::cv_words cv_;
-  std::uint64_t counter_ = 0;
-  std::uint8_t block_[detail::blake3::block_bytes] = {};
-  std::uint32_t block_len_ = 0;
-  std::uint32_t blocks_done_ = 0;
+  detail::blake3::chunk_state chunk_;
   detail::blake3::cv_words stack_[54];  ///< one CV per level: 2^54 chunks is 2^64 bytes
   std::uint32_t depth_ = 0;
 };

@@ -44,6 +44,10 @@
  * **Exact mode** is one sequential SHA-256 stream per tensor, one GPU thread each: fine for
  * many small tensors, slow for one large tensor (see docs/performance.md); use tree mode, or
  * the CPU backend, for that.
+ *
+ * **BLAKE3** (`device_plan<exact, Canon, blake3>`, the digest `b3sum` prints of each tensor's
+ * canonical bytes) is a tree itself, so it runs on the tree-mode kernels: its 1 KiB chunks are
+ * the leaves, its parents the nodes (detail/device_tree.hpp), in the same launches.
  */
 #pragma once
 
@@ -52,10 +56,12 @@
     "tensorhash/device.cuh is CUDA C++: compile it with nvcc. Host-only code includes tensorhash/host.hpp."
 #endif
 
+#include <tensorhash/blake3.hpp>
 #include <tensorhash/canonical.hpp>
 #include <tensorhash/composite.hpp>
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/cuda_check.cuh>
+#include <tensorhash/detail/device_dispatch.hpp>
 #include <tensorhash/detail/device_kernels.cuh>
 #include <tensorhash/detail/device_schedule.hpp>
 #include <tensorhash/detail/device_tuning.cuh>
@@ -96,10 +102,15 @@ using leaf_policy_sm90 = detail::leaf_policy_sm90;
  */
 template <class Mode = tree, class Canon = as_stored, class Hasher = sha256>
 class device_plan {
-  static_assert(detail::check_policies<Mode, Canon, Hasher>());
+  static_assert(detail::check_policies<Mode, Canon, Hasher, true>());
+  /// The plan builds a tree: tree mode, or BLAKE3 (its own tree of 1 KiB chunks) in exact mode.
+  static constexpr bool builds_tree = std::is_same_v<Mode, tree> || is_blake3_v<Hasher>;
+  using tree_type =
+      std::conditional_t<is_blake3_v<Hasher>, detail::blake3_tree, detail::rfc6962_tree<Hasher>>;
 
  public:
   using digest_type = typename Hasher::digest_type;
+  using hasher_type = Hasher;
 
   /**
    * @brief Checks the tensors, builds the schedule, uploads it on `stream` and waits for the
@@ -124,6 +135,8 @@ class device_plan {
     }
     if constexpr (std::is_same_v<Mode, tree>) {
       chunk_ = mode.chunk_bytes();
+    } else if constexpr (builds_tree) {
+      chunk_ = detail::blake3_tree::chunk_bytes;
     }
     schedule_ = detail::make_schedule<Canon>(tensors.data(), tensors.size(), chunk_);
     upload(stream);
@@ -152,18 +165,18 @@ class device_plan {
 
   /// Tensors in the batch (digests written by `hash`).
   std::size_t size() const noexcept { return schedule_.tensors(); }
-  /// Kernel launches per `hash` call: exact 1; tree: the leaf kernel (which folds the lowest
-  /// five levels and writes the root of every tensor of at most 32 leaves), one per remaining
-  /// level, and one for the roots of empty tensors and tensors of more than 32 leaves.
+  /// Kernel launches per `hash` call: exact 1; tree and BLAKE3: the leaf kernel (which folds the
+  /// lowest five levels and writes the root of every tensor of at most 32 leaves), one per
+  /// remaining level, and one for the roots of empty tensors and tensors of more than 32 leaves.
   int launches() const noexcept {
-    if constexpr (std::is_same_v<Mode, tree>) {
+    if constexpr (builds_tree) {
       return (schedule_.items() > 0 ? 1 : 0) + schedule_.levels + (schedule_.needs_roots ? 1 : 0);
     } else {
       return 1;
     }
   }
-  /// Work items: leaf slots (tree: padding of the aligned slot groups included) or tensors
-  /// (exact).
+  /// Work items: leaf slots (tree and BLAKE3: padding of the aligned slot groups included) or
+  /// tensors (exact).
   std::uint64_t items() const noexcept { return schedule_.items(); }
 
   /**
@@ -189,7 +202,7 @@ class device_plan {
    *         redefine what you change): `threads_per_block` (whole warps; at most 640 with
    *         striped loads), `min_blocks_per_sm`, `load` (`leaf_load`), `pipeline` (1 or 2; striped
    *         loads only), `load_modifier` (a `cub::CacheLoadModifier`) and `max_grid_blocks`
-   *         (0: no cap). Exact mode ignores it.
+   *         (0: no cap). Exact mode with SHA-256 ignores it.
    * @param d_temp_storage, temp_storage_bytes, d_out, stream as for `hash`
    * @return as `hash`
    */
@@ -197,67 +210,19 @@ class device_plan {
   cudaError_t hash_with(void* d_temp_storage, std::size_t& temp_storage_bytes, digest_type* d_out,
                         cudaStream_t stream) const {
     static_assert(detail::check_leaf_policy<LeafPolicy>());
-    constexpr bool is_tree = std::is_same_v<Mode, tree>;
-    const std::size_t fold_bytes = is_tree ? align(schedule_.nodes(1) * sizeof(digest_type)) : 0;
-    const std::size_t level_bytes =
-        is_tree && schedule_.levels > 0 ? align(schedule_.nodes(2) * sizeof(digest_type)) : 0;
-    // At least one byte, in both modes, so that a size of 0 always means "not queried".
-    const std::size_t needed = std::max<std::size_t>(fold_bytes + level_bytes, 1);
-    if (d_temp_storage == nullptr) {
-      temp_storage_bytes = needed;
-      return cudaSuccess;
-    }
-    if (temp_storage_bytes < needed || (d_out == nullptr && size() != 0)) {
-      return cudaErrorInvalidValue;
-    }
-    if (size() == 0) {
-      return cudaSuccess;
-    }
-    TENSORHASH_CUDA_RETURN(detail::check_current_device(device_));
-    if constexpr (!is_tree) {
-      return detail::with_item_policy(cc_, [&](auto policy) {
-        using policy_t = decltype(policy);
-        return detail::launch(detail::item_kernel<policy_t, Hasher, Canon>,
-                              detail::grid_for(schedule_.items(), policy_t::threads_per_block),
-                              policy_t::threads_per_block, stream, device_view_, schedule_.items(),
-                              d_out);
-      });
+    detail::cuda_launcher launcher{stream, device_};
+    if constexpr (builds_tree) {
+      return detail::dispatch_tree<LeafPolicy, tree_type, Canon>(
+          launcher, schedule_, device_view_, d_temp_storage, temp_storage_bytes, d_out);
     } else {
-      auto* buf_a = static_cast<digest_type*>(d_temp_storage);
-      auto* buf_b = reinterpret_cast<digest_type*>(static_cast<char*>(d_temp_storage) + fold_bytes);
-      const auto d_row = [&](int l) -> const std::uint64_t* {
-        return device_view_.first_item + static_cast<std::size_t>(l) * (schedule_.tensors() + 1);
-      };
-      if (schedule_.items() > 0) {
-        constexpr int threads = LeafPolicy::threads_per_block;
-        constexpr unsigned cap = LeafPolicy::max_grid_blocks;
-        const unsigned blocks = detail::grid_for(schedule_.items(), threads);
-        TENSORHASH_CUDA_RETURN(detail::launch(
-            detail::leaf_kernel<LeafPolicy, Hasher, Canon>, cap != 0 && blocks > cap ? cap : blocks,
-            threads, stream, device_view_, schedule_.items(), buf_a, d_out));
-      }
-      constexpr int threads = detail::level_policy::threads_per_block;
-      for (int l = 0; l < schedule_.levels; ++l) {
-        const digest_type* in = l % 2 == 0 ? buf_a : buf_b;
-        digest_type* out = l % 2 == 0 ? buf_b : buf_a;
-        TENSORHASH_CUDA_RETURN(detail::launch(detail::level_kernel<Hasher>,
-                                              detail::grid_for(schedule_.nodes(l + 2), threads),
-                                              threads, stream, in, d_row(l + 1), d_row(l + 2),
-                                              schedule_.tensors(), schedule_.nodes(l + 2), out));
-      }
-      if (schedule_.needs_roots) {
-        const digest_type* last = schedule_.levels % 2 == 0 ? buf_a : buf_b;
-        TENSORHASH_CUDA_RETURN(detail::launch(
-            detail::root_kernel<Hasher>, detail::grid_for(schedule_.tensors(), threads), threads,
-            stream, device_view_, last, d_row(1 + schedule_.levels), d_out));
-      }
-      return cudaSuccess;
+      return detail::with_item_policy(cc_, [&](auto policy) {
+        return detail::dispatch_exact<decltype(policy), Hasher, Canon>(
+            launcher, schedule_, device_view_, d_temp_storage, temp_storage_bytes, d_out);
+      });
     }
   }
 
  private:
-  static std::size_t align(std::size_t bytes) noexcept { return (bytes + 255) / 256 * 256; }
-
   static std::vector<composite_view> as_composites(const tensor_view* views, std::size_t count) {
     if (count != 0 && views == nullptr) {
       throw error(errc::null_data, "views is null with a non-zero count");
@@ -284,7 +249,7 @@ class device_plan {
     std::size_t at[arrays], total = 0;
     for (int i = 0; i < arrays; ++i) {
       at[i] = total;
-      total += align(sizes[i]);
+      total += detail::align_storage(sizes[i]);
     }
     d_schedule_ = detail::device_malloc(total, device_);
     auto* base = static_cast<char*>(d_schedule_.get());

@@ -182,7 +182,6 @@ def _resolve_device(args) -> str:
             torch_cuda = torch.cuda.is_available()
         except ImportError:
             torch_cuda = False
-    blake3 = args.hasher == "blake3"
     if args.device == "cuda":
         if not torch_cuda:
             raise Error("invalid_argument",
@@ -191,13 +190,10 @@ def _resolve_device(args) -> str:
         if sglang:
             raise Error("invalid_argument",
                         "--mode %s is computed on the CPU; use --device cpu" % args.mode)
-        if blake3:
-            raise Error("invalid_argument",
-                        "--hasher blake3 is computed on the CPU in this release; use --device cpu")
         if args.leaves:
             raise Error("invalid_argument", "--leaves is computed on the CPU; use --device cpu")
         return "cuda"
-    if args.device == "auto" and torch_cuda and not args.leaves and not sglang and not blake3:
+    if args.device == "auto" and torch_cuda and not args.leaves and not sglang:
         return "cuda"
     return "cpu"
 

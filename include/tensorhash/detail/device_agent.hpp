@@ -37,6 +37,7 @@
 
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/device_schedule.hpp>
+#include <tensorhash/detail/device_tree.hpp>
 #include <tensorhash/modes.hpp>
 
 #include <cstdint>
@@ -96,21 +97,20 @@ TENSORHASH_HD inline leaf_slot locate_leaf(const schedule_view& s, std::uint64_t
 }
 
 /// The dense leaves of a warp (lanes with `dense[l]` set), read cooperatively (file comment).
-template <class Hasher, class Loader, int Pipeline, class Warp>
+template <class Tree, class Loader, int Pipeline, class Warp>
 TENSORHASH_HD void striped_dense_leaves(
     Warp& w, const typename Warp::template var<leaf_slot>& slot,
     const typename Warp::template var<const std::uint8_t*>& dense,
-    typename Warp::template var<typename Hasher::digest_type>& node) {
+    typename Warp::template var<typename Tree::node_type>& node) {
   warp_shared& sh = w.shared();
-  typename Warp::template var<typename Hasher::state_type> st;
-  typename Warp::template var<std::uint32_t> carry, blocks;
+  typename Warp::template var<typename Tree::leaf_state> st;
+  typename Warp::template var<std::uint32_t> blocks;
   typename Warp::template var<std::uint32_t[16]> staged;  // this lane's four 16-byte loads
   w.each([&](std::uint32_t l) {
-    blocks[l] = dense[l] != nullptr ? static_cast<std::uint32_t>(slot[l].bytes / 64) : 0;
+    blocks[l] = dense[l] != nullptr ? Tree::dense_blocks(slot[l].bytes) : 0;
     sh.rows[l] = dense[l];
     sh.row_blocks[l] = blocks[l];
-    st[l] = Hasher::initial_state();
-    carry[l] = 0;
+    st[l] = Tree::begin(slot[l].index);
   });
   const std::uint32_t steps = w.max(blocks);
   w.sync();
@@ -152,14 +152,14 @@ TENSORHASH_HD void striped_dense_leaves(
         words[c] = sh.tile[tile_word(l, c)];
       }
       if (b < blocks[l]) {
-        absorb_dense_block<Hasher>(st[l], words, true, carry[l]);
+        Tree::absorb(st[l], words, b);
       }
     });
     w.sync();  // every row read before the next block's stores
   }
   w.each([&](std::uint32_t l) {
     if (dense[l] != nullptr) {
-      node[l] = finish_dense<Hasher>(st[l], dense[l], slot[l].bytes, true, carry[l]);
+      node[l] = Tree::finish(st[l], dense[l], slot[l].bytes, slot[l].leaves == 1);
     }
   });
 }
@@ -169,37 +169,38 @@ TENSORHASH_HD void striped_dense_leaves(
  *        schedule of `slots` slots. Writes the root of each tensor of 1 to 32 leaves to
  *        `out[t]`, and each level-5 node of a larger tensor to `fold_out` at row 1's offsets.
  */
-template <class Hasher, class Canon, class Loader, leaf_load Load, int Pipeline, class Warp>
+template <class Tree, class Canon, class Loader, leaf_load Load, int Pipeline, class Warp>
 TENSORHASH_HD void leaf_warp_agent(Warp& w, const schedule_view& s, std::uint64_t slots,
-                                   std::uint64_t first_slot, typename Hasher::digest_type* fold_out,
-                                   typename Hasher::digest_type* out) {
-  using digest_type = typename Hasher::digest_type;
+                                   std::uint64_t first_slot, typename Tree::node_type* fold_out,
+                                   typename Tree::node_type* out) {
+  using node_type = typename Tree::node_type;
   typename Warp::template var<leaf_slot> slot;
   typename Warp::template var<const std::uint8_t*> dense;
-  typename Warp::template var<digest_type> node, partner;
+  typename Warp::template var<node_type> node, partner;
   w.each([&](std::uint32_t l) {
     slot[l] = locate_leaf(s, slots, first_slot + l);
     dense[l] = Load == leaf_load::warp_striped && slot[l].active
                    ? dense_span(s, s.order[slot[l].k], slot[l].index * s.chunk, slot[l].bytes)
                    : nullptr;
-    node[l] = digest_type{};
+    node[l] = node_type{};
   });
   if constexpr (Load == leaf_load::warp_striped) {
-    striped_dense_leaves<Hasher, Loader, Pipeline>(w, slot, dense, node);
+    striped_dense_leaves<Tree, Loader, Pipeline>(w, slot, dense, node);
   }
   w.each([&](std::uint32_t l) {
     const leaf_slot& x = slot[l];
     if (!x.active || dense[l] != nullptr) {
       return;
     }
-    node[l] = hash_span<Hasher, Canon, Loader>(s, s.order[x.k], x.index * s.chunk, x.bytes, true);
+    node[l] = Tree::template leaf<Canon, Loader>(s, s.order[x.k], x.index, x.bytes, x.leaves == 1);
   });
   for (std::uint32_t h = 1; h < warp_lanes; h <<= 1) {
     w.shfl_down(node, partner, h);
     w.each([&](std::uint32_t l) {
       const leaf_slot& x = slot[l];
       if (x.active && x.index % (2 * h) == 0 && x.index + h < x.leaves) {
-        node[l] = node_hash<Hasher>(node[l], partner[l]);
+        // The last merge of a tensor of at most 32 leaves makes its root.
+        node[l] = Tree::node(node[l], partner[l], x.leaves <= 2 * h);
       }
     });
   }

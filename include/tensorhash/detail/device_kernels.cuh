@@ -7,7 +7,9 @@
 #pragma once
 
 #include <tensorhash/config.hpp>
+#include <tensorhash/detail/cuda_check.cuh>
 #include <tensorhash/detail/device_agent.hpp>
+#include <tensorhash/detail/device_dispatch.hpp>
 #include <tensorhash/detail/device_schedule.hpp>
 #include <tensorhash/detail/device_tuning.cuh>
 
@@ -99,58 +101,48 @@ struct device_warp {
   }
 };
 
+/// Where the calling thread is in its launch.
+__device__ __forceinline__ grid_coords this_thread() {
+  return {blockIdx.x, gridDim.x, threadIdx.x, blockDim.x};
+}
+
 /// Exact mode: one whole tensor per thread.
 template <class Policy, class Hasher, class Canon>
 __global__ void __launch_bounds__(Policy::threads_per_block, Policy::min_blocks_per_sm)
     item_kernel(schedule_view s, std::uint64_t items, typename Hasher::digest_type* out) {
-  for (std::uint64_t g = global_thread(); g < items; g += grid_threads()) {
-    out[g] = hash_item<Hasher, Canon, device_loader<Policy::load_modifier>>(s, g);
-  }
+  item_body<Hasher, Canon, device_loader<Policy::load_modifier>>(this_thread(), s, items, out);
 }
 
-/// Tree mode: 32 leaf slots per warp, the lowest five levels folded (device_agent.hpp).
-template <class Policy, class Hasher, class Canon>
+/// Tree leaves: 32 leaf slots per warp, the lowest five levels folded (device_agent.hpp).
+template <class Policy, class Tree, class Canon>
 __global__ void __launch_bounds__(Policy::threads_per_block, Policy::min_blocks_per_sm)
-    leaf_kernel(schedule_view s, std::uint64_t slots, typename Hasher::digest_type* fold_out,
-                typename Hasher::digest_type* out) {
+    leaf_kernel(schedule_view s, std::uint64_t slots, typename Tree::node_type* fold_out,
+                typename Tree::node_type* out) {
   constexpr std::uint32_t warps = Policy::threads_per_block / warp_lanes;
   constexpr bool striped = Policy::load == leaf_load::warp_striped;  // direct loads use none
   __shared__ warp_shared smem[striped ? warps : 1];
   const std::uint32_t warp = threadIdx.x / warp_lanes;
   device_warp w{static_cast<std::uint32_t>(threadIdx.x % warp_lanes), &smem[striped ? warp : 0]};
-  const std::uint64_t slot_warps = (slots + warp_lanes - 1) / warp_lanes;
-  for (std::uint64_t g = std::uint64_t{blockIdx.x} * warps + warp; g < slot_warps;
-       g += std::uint64_t{gridDim.x} * warps) {  // uniform across the warp
-    leaf_warp_agent<Hasher, Canon, device_loader<Policy::load_modifier>, Policy::load,
-                    Policy::pipeline>(w, s, slots, g * warp_lanes, fold_out, out);
-  }
+  leaf_body<Tree, Canon, device_loader<Policy::load_modifier>, Policy::load, Policy::pipeline>(
+      w, std::uint64_t{blockIdx.x} * warps + warp, std::uint64_t{gridDim.x} * warps, s, slots,
+      fold_out, out);
 }
 
 /// One node of the next tree row per thread, for every tensor of the batch at once.
-template <class Hasher>
+template <class Tree>
 __global__ void __launch_bounds__(level_policy::threads_per_block)
-    level_kernel(const typename Hasher::digest_type* in, const std::uint64_t* in_row,
+    level_kernel(const typename Tree::node_type* in, const std::uint64_t* in_row,
                  const std::uint64_t* out_row, std::uint64_t tensors, std::uint64_t nodes,
-                 typename Hasher::digest_type* out) {
-  for (std::uint64_t g = global_thread(); g < nodes; g += grid_threads()) {
-    out[g] = level_node<Hasher>(in, in_row, out_row, tensors, g);
-  }
+                 typename Tree::node_type* out) {
+  level_body<Tree>(this_thread(), in, in_row, out_row, tensors, nodes, out);
 }
 
 /// Writes the roots the leaf kernel did not (empty tensors, tensors of more than 32 leaves).
-template <class Hasher>
+template <class Tree>
 __global__ void __launch_bounds__(level_policy::threads_per_block)
-    root_kernel(schedule_view s, const typename Hasher::digest_type* last,
-                const std::uint64_t* last_row, typename Hasher::digest_type* out) {
-  for (std::uint64_t k = global_thread(); k < s.tensors; k += grid_threads()) {
-    write_root<Hasher>(s, last, last_row, k, out);
-  }
-}
-
-/// Blocks for `work` items at `threads` per block (grid-stride loops cover any excess).
-inline unsigned grid_for(std::uint64_t work, int threads) {
-  const std::uint64_t blocks = (work + threads - 1) / threads;
-  return static_cast<unsigned>(blocks < 0x7FFFFFFFu ? (blocks == 0 ? 1 : blocks) : 0x7FFFFFFFu);
+    root_kernel(schedule_view s, const typename Tree::node_type* last,
+                const std::uint64_t* last_row, typename Tree::node_type* out) {
+  root_body<Tree>(this_thread(), s, last, last_row, out);
 }
 
 /**
@@ -169,6 +161,34 @@ cudaError_t launch(void (*kernel)(Params...), unsigned blocks, int threads, cuda
   config.stream = stream;
   return cudaLaunchKernelEx(&config, kernel, args...);
 }
+
+/// The launcher of detail/device_dispatch.hpp that runs the kernels above on a CUDA stream.
+struct cuda_launcher {
+  using status = cudaError_t;
+  static constexpr cudaError_t success = cudaSuccess;
+  static constexpr cudaError_t invalid_value = cudaErrorInvalidValue;
+
+  cudaStream_t stream;
+  int device;  ///< the plan's device, which kernels need current
+
+  cudaError_t ready() const { return check_current_device(device); }
+  template <class Policy, class Hasher, class Canon, class... Args>
+  cudaError_t item(unsigned blocks, int threads, Args... args) const {
+    return launch(item_kernel<Policy, Hasher, Canon>, blocks, threads, stream, args...);
+  }
+  template <class Policy, class Tree, class Canon, class... Args>
+  cudaError_t leaf(unsigned blocks, int threads, Args... args) const {
+    return launch(leaf_kernel<Policy, Tree, Canon>, blocks, threads, stream, args...);
+  }
+  template <class Tree, class... Args>
+  cudaError_t level(unsigned blocks, int threads, Args... args) const {
+    return launch(level_kernel<Tree>, blocks, threads, stream, args...);
+  }
+  template <class Tree, class... Args>
+  cudaError_t root(unsigned blocks, int threads, Args... args) const {
+    return launch(root_kernel<Tree>, blocks, threads, stream, args...);
+  }
+};
 
 }  // namespace detail
 TENSORHASH_NAMESPACE_END

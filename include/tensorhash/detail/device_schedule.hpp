@@ -300,6 +300,19 @@ TENSORHASH_HD typename Hasher::digest_type finish_dense(typename Hasher::state_t
   return Hasher::finalize(st, tail, len, n + (prefix ? 1 : 0));
 }
 
+/// The 64 bytes at 16-byte aligned `p` as 16 little-endian words, by four 16-byte loads.
+template <class Loader>
+TENSORHASH_HD TENSORHASH_FORCEINLINE void load_block_words(const std::uint8_t* p,
+                                                           std::uint32_t (&w)[16]) noexcept {
+  for (int q = 0; q < 4; ++q) {
+    std::uint32_t v[4];
+    Loader::load(p + 16 * q, v);
+    for (int k = 0; k < 4; ++k) {
+      w[4 * q + k] = v[k];
+    }
+  }
+}
+
 /**
  * @brief Hash of `[prefix byte] || bytes[0:n]` for 16-byte aligned dense bytes, read by one
  *        thread: 64-byte blocks from four 16-byte loads.
@@ -312,28 +325,23 @@ TENSORHASH_HD typename Hasher::digest_type hash_dense(const std::uint8_t* p, std
   const std::uint64_t blocks = n / 64;
   for (std::uint64_t b = 0; b < blocks; ++b) {
     std::uint32_t w[16];
-    for (int q = 0; q < 4; ++q) {
-      std::uint32_t v[4];
-      Loader::load(p + 64 * b + 16 * q, v);
-      for (int k = 0; k < 4; ++k) {
-        w[4 * q + k] = v[k];
-      }
-    }
+    load_block_words<Loader>(p + 64 * b, w);
     absorb_dense_block<Hasher>(st, w, prefix, carry);
   }
   return finish_dense<Hasher>(st, p, n, prefix, carry);
 }
 
 /**
- * @brief Feeds the canonical bytes of elements `[first, first + count)` of any view into `s`.
+ * @brief Feeds the canonical bytes of elements `[first, first + count)` of any view into `s`
+ *        (a `hash_stream` or a BLAKE3 `chunk_state`: anything with `update(bytes, n)`).
  *
  * A plain piece (canonical bytes = stored bytes, contiguous) is fed in one update, at any
  * alignment (whole blocks compressed straight from memory). Any other piece takes the tile path:
  * a tile of up to 64 canonical bytes is gathered and converted into a 64-byte local buffer, then
  * absorbed by one update, so the stream's buffering runs once per tile, not once per element.
  */
-template <class Hasher, class Canon>
-TENSORHASH_HD void feed_strided(hash_stream<Hasher>& s, const tensor_desc& d, std::uint64_t first,
+template <class Canon, class Stream>
+TENSORHASH_HD void feed_strided(Stream& s, const tensor_desc& d, std::uint64_t first,
                                 std::uint64_t count) noexcept {
   if (count == 0) {
     return;  // an empty tensor's layout may hold zero extents: never seek in it
@@ -359,6 +367,22 @@ TENSORHASH_HD void feed_strided(hash_stream<Hasher>& s, const tensor_desc& d, st
   }
 }
 
+/// Feeds canonical bytes `[offset, offset + bytes)` of a tensor made of `n` pieces whose
+/// canonical byte offsets are `offsets[0..n]` into `s`.
+template <class Canon, class Stream>
+TENSORHASH_HD void feed_pieces(Stream& s, const tensor_desc* pieces, const std::uint64_t* offsets,
+                               std::uint64_t n, std::uint64_t offset, std::uint64_t bytes,
+                               std::uint32_t out_bytes) noexcept {
+  const std::uint64_t end = offset + bytes;
+  for (std::uint64_t p = find_segment(offsets, n, offset); p < n && offsets[p] < end; ++p) {
+    const std::uint64_t lo = offset > offsets[p] ? offset : offsets[p];
+    const std::uint64_t hi = end < offsets[p + 1] ? end : offsets[p + 1];
+    if (hi > lo) {
+      feed_strided<Canon>(s, pieces[p], (lo - offsets[p]) / out_bytes, (hi - lo) / out_bytes);
+    }
+  }
+}
+
 /// Hash of `[prefix byte] || canonical bytes [offset, offset + bytes)` of a tensor made of
 /// `n` pieces whose canonical byte offsets are `offsets[0..n]`.
 template <class Hasher, class Canon>
@@ -372,15 +396,7 @@ TENSORHASH_HD typename Hasher::digest_type hash_pieces(const tensor_desc* pieces
     const std::uint8_t leaf = merkle_leaf_prefix;
     s.update(&leaf, 1);
   }
-  const std::uint64_t end = offset + bytes;
-  for (std::uint64_t p = find_segment(offsets, n, offset); p < n && offsets[p] < end; ++p) {
-    const std::uint64_t lo = offset > offsets[p] ? offset : offsets[p];
-    const std::uint64_t hi = end < offsets[p + 1] ? end : offsets[p + 1];
-    if (hi > lo) {
-      feed_strided<Hasher, Canon>(s, pieces[p], (lo - offsets[p]) / out_bytes,
-                                  (hi - lo) / out_bytes);
-    }
-  }
+  feed_pieces<Canon>(s, pieces, offsets, n, offset, bytes, out_bytes);
   return s.finalize();
 }
 
@@ -449,36 +465,6 @@ TENSORHASH_HD typename Hasher::digest_type node_hash(
   auto st = Hasher::initial_state();
   Hasher::compress_words(st, w);
   return Hasher::finalize(st, right.bytes + 31, 1, 65);
-}
-
-/// Node `g` of row `l + 1` from the nodes of row `l` (`in_row`/`out_row` are their scans).
-template <class Hasher>
-TENSORHASH_HD typename Hasher::digest_type level_node(const typename Hasher::digest_type* in,
-                                                      const std::uint64_t* in_row,
-                                                      const std::uint64_t* out_row,
-                                                      std::uint64_t tensors,
-                                                      std::uint64_t g) noexcept {
-  const std::uint64_t t = find_segment(out_row, tensors, g);
-  const std::uint64_t i = g - out_row[t];
-  const std::uint64_t count = in_row[t + 1] - in_row[t];
-  const auto* nodes = in + in_row[t];
-  return 2 * i + 1 < count ? node_hash<Hasher>(nodes[2 * i], nodes[2 * i + 1]) : nodes[2 * i];
-}
-
-/**
- * @brief Writes the root of the tensor at position `k` of a tree schedule, where the leaf kernel
- *        has not: HASH() for a tensor without leaves, the last row's node for a tensor of more
- *        than 32 leaves; nothing for one of 1 to 32 leaves (the leaf kernel wrote its root).
- */
-template <class Hasher>
-TENSORHASH_HD void write_root(const schedule_view& s, const typename Hasher::digest_type* last,
-                              const std::uint64_t* last_row, std::uint64_t k,
-                              typename Hasher::digest_type* out) noexcept {
-  if (s.first_item[k + 1] == s.first_item[k]) {
-    out[s.order[k]] = hash_bytes<Hasher>(nullptr, 0);
-  } else if (s.fold_row[k + 1] != s.fold_row[k]) {
-    out[s.order[k]] = last[last_row[k]];
-  }
 }
 
 }  // namespace detail

@@ -25,6 +25,7 @@
 #include <tensorhash/config.hpp>
 
 #include <tensorhash/detail/device_agent.hpp>
+#include <tensorhash/detail/device_dispatch.hpp>
 
 #include <cub/thread/thread_load.cuh>
 
@@ -76,12 +77,6 @@ constexpr bool check_leaf_policy() {
                 "at most 48 KiB per block: use at most 640 threads_per_block");
   return true;
 }
-
-/// Tree levels and roots: two compressions per node, tiny kernels.
-struct level_policy {
-  static constexpr int threads_per_block = 256;
-  static constexpr int min_blocks_per_sm = 1;
-};
 
 /// Calls `f(policy{})` with the item (exact) policy for compute capability `cc` (e.g. 90).
 template <class F>

@@ -206,6 +206,66 @@ TENSORHASH_HD inline output chunk_output(const cv_words& key, const std::uint8_t
   return o;
 }
 
+/**
+ * @brief A chunk fed in pieces of any size (the canonicalising and strided readers of the device
+ *        leaves, the chunks of `blake3_stream`): up to 1024 bytes, then `output()`.
+ */
+struct chunk_state {
+  cv_words cv;
+  std::uint64_t counter;
+  std::uint8_t block[block_bytes];
+  std::uint32_t block_len;
+  std::uint32_t blocks_done;
+
+  /// @brief Starts chunk `index` under `key`.
+  TENSORHASH_HD void reset(const cv_words& key, std::uint64_t index) noexcept {
+    cv = key;
+    counter = index;
+    block_len = 0;
+    blocks_done = 0;
+  }
+
+  /// @return bytes absorbed so far
+  TENSORHASH_HD std::uint32_t bytes() const noexcept {
+    return blocks_done * block_bytes + block_len;
+  }
+
+  /// @brief Absorbs `len` bytes at `p`, at most `chunk_bytes - bytes()`. A full block stays
+  /// buffered until more input shows that it is not the chunk's last.
+  TENSORHASH_HD void update(const void* data, std::size_t len) noexcept {
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    while (len > 0) {
+      if (block_len == block_bytes) {
+        std::uint32_t m[16];
+        load_block(m, block, block_len);
+        compress_in_place(cv, m, counter, block_len, start_flag());
+        ++blocks_done;
+        block_len = 0;
+      }
+      std::size_t take = block_bytes - block_len;
+      take = take < len ? take : len;
+      for (std::size_t i = 0; i < take; ++i) {
+        block[block_len + i] = p[i];
+      }
+      block_len += static_cast<std::uint32_t>(take);
+      p += take;
+      len -= take;
+    }
+  }
+
+  /// @return the chunk's output node (its last block, not yet compressed)
+  TENSORHASH_HD output finish() const noexcept {
+    output o{cv, {}, counter, block_len, start_flag() | chunk_end};
+    load_block(o.m, block, block_len);
+    return o;
+  }
+
+ private:
+  TENSORHASH_HD std::uint32_t start_flag() const noexcept {
+    return blocks_done == 0 ? std::uint32_t{chunk_start} : 0u;
+  }
+};
+
 /// @return the output node of a parent of CVs `left` and `right`
 TENSORHASH_HD inline output parent_output(const cv_words& key, const cv_words& left,
                                           const cv_words& right) noexcept {

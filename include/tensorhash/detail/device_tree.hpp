@@ -1,0 +1,179 @@
+/**
+ * @file detail/device_tree.hpp
+ * @brief The two trees the device's leaf, level and root kernels build, as policies of those
+ *        kernels: tensorhash's tree mode (RFC 6962 over SHA-256 leaves of `chunk` bytes) and
+ *        BLAKE3 itself (its chunks of 1024 bytes are the leaves, its parents the nodes).
+ *
+ * Both trees have the same shape: over n > 1 leaves the left subtree holds the largest power of
+ * two smaller than n (RFC 6962 §2.1; BLAKE3 paper §2.1), which is what the level-wise pairing of
+ * device_schedule.hpp builds, a last odd node carried up. They differ in the node functions, and
+ * BLAKE3 marks its root: the one node computed last for a tensor (its only leaf, the last merge
+ * of the fold for 2 to 32 leaves, the last level's merge for more) is compressed with ROOT, and
+ * the 32-byte digest is that node's chaining value. A tree policy has:
+ * - `node_type`: a node as the kernels store and shuffle it (32 bytes);
+ * - `leaf_state`, `begin(index)`, `dense_blocks(bytes)`, `absorb(state, words, block)` and
+ *   `finish(state, p, bytes, root)`: a dense leaf fed 64-byte blocks as loaded (16
+ *   little-endian words) by the striped loads of device_agent.hpp, its last bytes read at `p`;
+ * - `leaf<Canon, Loader>(s, t, index, bytes, root)`: leaf `index` of tensor `t` by one thread,
+ *   from any layout;
+ * - `node(left, right, root)` and `empty_root()`: a parent, and the root of an empty tensor.
+ */
+#pragma once
+
+#include <tensorhash/config.hpp>
+#include <tensorhash/detail/blake3/portable.hpp>
+#include <tensorhash/detail/device_schedule.hpp>
+#include <tensorhash/digest.hpp>
+#include <tensorhash/hasher.hpp>
+
+#include <cstdint>
+
+TENSORHASH_NAMESPACE_BEGIN
+namespace detail {
+
+/// Tree mode: RFC 6962 leaves H(0x00 || chunk) and nodes H(0x01 || left || right); no root mark.
+template <class Hasher>
+struct rfc6962_tree {
+  using node_type = typename Hasher::digest_type;
+  struct leaf_state {
+    typename Hasher::state_type st;
+    std::uint32_t carry;  ///< the last byte of the previous block, shifted by the prefix
+  };
+
+  TENSORHASH_HD static leaf_state begin(std::uint64_t) noexcept {
+    return {Hasher::initial_state(), 0};
+  }
+  TENSORHASH_HD static std::uint32_t dense_blocks(std::uint32_t bytes) noexcept {
+    return bytes / 64;
+  }
+  TENSORHASH_HD static void absorb(leaf_state& x, std::uint32_t (&w)[16], std::uint32_t) noexcept {
+    absorb_dense_block<Hasher>(x.st, w, true, x.carry);
+  }
+  TENSORHASH_HD static node_type finish(const leaf_state& x, const std::uint8_t* p,
+                                        std::uint32_t bytes, bool) noexcept {
+    return finish_dense<Hasher>(x.st, p, bytes, true, x.carry);
+  }
+  template <class Canon, class Loader>
+  TENSORHASH_HD static node_type leaf(const schedule_view& s, std::uint64_t t, std::uint64_t index,
+                                      std::uint32_t bytes, bool) noexcept {
+    return hash_span<Hasher, Canon, Loader>(s, t, index * s.chunk, bytes, true);
+  }
+  TENSORHASH_HD static node_type node(const node_type& left, const node_type& right,
+                                      bool) noexcept {
+    return node_hash<Hasher>(left, right);
+  }
+  TENSORHASH_HD static node_type empty_root() noexcept { return hash_bytes<Hasher>(nullptr, 0); }
+};
+
+/// BLAKE3's own tree in hash mode: chunk `index` of a tensor is leaf `index`, its counter.
+struct blake3_tree {
+  using node_type = digest256;  ///< a chaining value, little-endian (the digest at the root)
+  struct leaf_state {
+    blake3::cv_words cv;
+    std::uint64_t counter;
+  };
+
+  /// BLAKE3's chunk: the device schedule's leaf size when this tree is built.
+  static constexpr std::uint64_t chunk_bytes = blake3::chunk_bytes;
+
+  TENSORHASH_HD static leaf_state begin(std::uint64_t index) noexcept {
+    return {blake3::iv_cv(), index};
+  }
+  /// Whole blocks before the last: the last block is compressed with CHUNK_END by `finish`.
+  TENSORHASH_HD static std::uint32_t dense_blocks(std::uint32_t bytes) noexcept {
+    return bytes == 0 ? 0 : (bytes - 1) / 64;
+  }
+  TENSORHASH_HD static void absorb(leaf_state& x, std::uint32_t (&w)[16],
+                                   std::uint32_t block) noexcept {
+    blake3::compress_in_place(x.cv, w, x.counter, blake3::block_bytes,
+                              block == 0 ? std::uint32_t{blake3::chunk_start} : 0u);
+  }
+  TENSORHASH_HD static node_type finish(leaf_state x, const std::uint8_t* p, std::uint32_t bytes,
+                                        bool root) noexcept {
+    const std::uint32_t done = 64 * dense_blocks(bytes);
+    std::uint32_t m[16];
+    blake3::load_block(m, p + done, bytes - done);
+    const std::uint32_t flags = (done == 0 ? std::uint32_t{blake3::chunk_start} : 0u) |
+                                blake3::chunk_end | (root ? std::uint32_t{blake3::root} : 0u);
+    blake3::compress_in_place(x.cv, m, x.counter, bytes - done, flags);
+    return as_node(x.cv);
+  }
+  template <class Canon, class Loader>
+  TENSORHASH_HD static node_type leaf(const schedule_view& s, std::uint64_t t, std::uint64_t index,
+                                      std::uint32_t bytes, bool root) noexcept {
+    const std::uint64_t offset = index * blake3::chunk_bytes;
+    if (const std::uint8_t* p = dense_span(s, t, offset, bytes)) {
+      leaf_state x = begin(index);
+      for (std::uint32_t b = 0; b < dense_blocks(bytes); ++b) {
+        std::uint32_t w[16];
+        load_block_words<Loader>(p + 64 * b, w);
+        absorb(x, w, b);
+      }
+      return finish(x, p, bytes, root);
+    }
+    const composite_desc& c = s.composites[t];
+    blake3::chunk_state chunk;
+    chunk.reset(blake3::iv_cv(), index);
+    feed_pieces<Canon>(chunk, s.descs + c.first_piece, s.piece_offsets + c.first_piece + t,
+                       c.pieces, offset, bytes, c.out_bytes);
+    return rooted(chunk.finish(), root);
+  }
+  TENSORHASH_HD static node_type node(const node_type& left, const node_type& right,
+                                      bool root) noexcept {
+    return rooted(blake3::parent_output(blake3::iv_cv(), blake3::load_cv(left.bytes),
+                                        blake3::load_cv(right.bytes)),
+                  root);
+  }
+  TENSORHASH_HD static node_type empty_root() noexcept {
+    return rooted(blake3::chunk_output(blake3::iv_cv(), nullptr, 0, 0), true);
+  }
+
+ private:
+  TENSORHASH_HD static node_type as_node(const blake3::cv_words& cv) noexcept {
+    node_type d{};
+    blake3::store_cv(d.bytes, cv);
+    return d;
+  }
+  /// The node's CV, or with ROOT its digest: the first 32 bytes of the root output (§2.6).
+  TENSORHASH_HD static node_type rooted(blake3::output o, bool root) noexcept {
+    if (root) {
+      o.flags |= blake3::root;
+    }
+    return as_node(o.chaining_value());
+  }
+};
+
+/// Node `g` of row `l + 1` from the nodes of row `l` (`in_row`/`out_row` are their scans); a
+/// merge that leaves its tensor one node makes the root.
+template <class Tree>
+TENSORHASH_HD typename Tree::node_type level_node(const typename Tree::node_type* in,
+                                                  const std::uint64_t* in_row,
+                                                  const std::uint64_t* out_row,
+                                                  std::uint64_t tensors, std::uint64_t g) noexcept {
+  const std::uint64_t t = find_segment(out_row, tensors, g);
+  const std::uint64_t i = g - out_row[t];
+  const std::uint64_t count = in_row[t + 1] - in_row[t];
+  const auto* nodes = in + in_row[t];
+  return 2 * i + 1 < count
+             ? Tree::node(nodes[2 * i], nodes[2 * i + 1], out_row[t + 1] - out_row[t] == 1)
+             : nodes[2 * i];
+}
+
+/**
+ * @brief Writes the root of the tensor at position `k` of a tree schedule, where the leaf kernel
+ *        has not: the empty root for a tensor without leaves, the last row's node for a tensor
+ *        of more than 32 leaves; nothing for one of 1 to 32 leaves (the leaf kernel wrote it).
+ */
+template <class Tree>
+TENSORHASH_HD void write_root(const schedule_view& s, const typename Tree::node_type* last,
+                              const std::uint64_t* last_row, std::uint64_t k,
+                              typename Tree::node_type* out) noexcept {
+  if (s.first_item[k + 1] == s.first_item[k]) {
+    out[s.order[k]] = Tree::empty_root();
+  } else if (s.fold_row[k + 1] != s.fold_row[k]) {
+    out[s.order[k]] = last[last_row[k]];
+  }
+}
+
+}  // namespace detail
+TENSORHASH_NAMESPACE_END
