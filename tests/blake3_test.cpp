@@ -215,14 +215,15 @@ TEST_CASE("BLAKE3 device dispatch: official vectors in one batch, aligned and no
 }
 
 TEST_CASE("BLAKE3 device dispatch: trees of every fold and level shape", "[blake3][device]") {
-  // Around the warp's 32 chunks (the fold's span) and the level kernel's rows: one batch, so
-  // tensors of different slot groups share warps and rows.
-  const auto data = random_bytes((std::size_t{1100} << 10) + 16, 13);
+  // Around the warp's 32 chunks (the fold's span) and the level block's 256 x 32 (8 MiB, two
+  // level rows past it): one batch, so tensors of different slot groups share warps and rows.
+  const auto data = random_bytes((std::size_t{8300} << 10) + 16, 13);
   const auto address = reinterpret_cast<std::uintptr_t>(data.data());
   const std::uint8_t* base = data.data() + (16 - address % 16) % 16;
   std::vector<composite_view> batch;
   std::vector<std::string> expected;
-  for (std::size_t chunks : {0, 1, 2, 3, 31, 32, 33, 63, 64, 65, 96, 200, 1025, 1099}) {
+  for (std::size_t chunks :
+       {0, 1, 2, 3, 31, 32, 33, 63, 64, 65, 96, 200, 1025, 1099, 8191, 8192, 8193, 8298}) {
     for (std::size_t n : {chunks * 1024, chunks * 1024 + 1, chunks * 1024 + 1023}) {
       batch.push_back(composite_view(tensor_view(base, dtype::U8, {std::int64_t(n)})));
       expected.push_back(blake3_digest(base, n).to_hex());

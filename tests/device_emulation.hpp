@@ -94,6 +94,23 @@ inline std::vector<tensorhash::composite_view> warp_batch(const std::uint8_t* ba
           composite_view(view(0, dtype::F32, {3000}))};
 }
 
+/// A block of the level kernel on the host: its warps run one after another within each phase
+/// of level_block_agent (`each_warp`), so the phases' order is the barrier.
+template <class Node>
+struct host_block {
+  Node shared_partial[tensorhash::detail::level_warps]{};
+
+  Node* partial() noexcept { return shared_partial; }
+  template <class F>
+  void each_warp(F&& f) {
+    for (std::uint32_t w = 0; w < tensorhash::detail::level_warps; ++w) {
+      host_warp warp{nullptr};
+      f(warp, w);
+    }
+  }
+  void sync() noexcept {}
+};
+
 /// Runs the kernel bodies of device_dispatch.hpp on the host, for the dispatch there.
 struct host_launcher {
   using status = int;
@@ -124,15 +141,15 @@ struct host_launcher {
   }
   template <class Tree, class... Args>
   int level(unsigned blocks, int threads, Args... args) {
-    return each_thread(blocks, threads, [&](tensorhash::detail::grid_coords c) {
-      tensorhash::detail::level_body<Tree>(c, args...);
-    });
-  }
-  template <class Tree, class... Args>
-  int root(unsigned blocks, int threads, Args... args) {
-    return each_thread(blocks, threads, [&](tensorhash::detail::grid_coords c) {
-      tensorhash::detail::root_body<Tree>(c, args...);
-    });
+    using node_type = typename Tree::node_type;
+    if (threads != static_cast<int>(tensorhash::detail::level_span)) {
+      return invalid_value;  // the block model holds level_warps warps
+    }
+    for (std::uint64_t b = 0; b < blocks; ++b) {
+      host_block<node_type> block;
+      tensorhash::detail::level_body<Tree>(block, b, blocks, args...);
+    }
+    return success;
   }
 
  private:

@@ -125,9 +125,9 @@ TEST_CASE("Schedule of a mixed batch: slot groups, fold row, levels, segment sea
   CHECK(s.row(0)[2] % 8 == 0);
   CHECK(s.row(0)[3] % 4 == 0);
   CHECK(s.nodes(1) == 3);  // only the 70-leaf tensor leaves the warp: ceil(70 / 32) nodes
-  CHECK(s.levels == 2);    // 3 -> 2 -> 1
-  CHECK(s.nodes(3) == 1);
-  CHECK(s.needs_roots);  // the empty tensor and the 70-leaf one
+  CHECK(s.levels == 1);    // 3 -> 1: one level block folds up to 256 nodes
+  CHECK(s.nodes(2) == 1);
+  CHECK(s.empty_from == 4);  // the empty tensor comes last
   CHECK(detail::find_segment(s.row(0), 5, 0) == 0);
   CHECK(detail::find_segment(s.row(0), 5, 100) == 1);
   CHECK(detail::find_segment(s.row(0), 5, 108) == 3);
@@ -137,7 +137,7 @@ TEST_CASE("Schedule of a mixed batch: slot groups, fold row, levels, segment sea
   // A batch of tensors of at most 32 leaves: roots written by the leaf kernel alone.
   const std::vector<composite_view> small(tensors.begin() + 1, tensors.begin() + 4);
   const auto one_launch = detail::make_schedule<as_stored>(small.data(), small.size(), 1024);
-  CHECK_FALSE(one_launch.needs_roots);
+  CHECK(one_launch.empty_from == 3);
   CHECK(one_launch.levels == 0);
   CHECK(one_launch.nodes(1) == 0);
 }
@@ -191,6 +191,30 @@ TEST_CASE("Leaf warps: large, misaligned, mixed and composite batches match the 
         CAPTURE(i);
         CHECK(converted[i] == bf16.hash(batch[i]));
       }
+    }
+  }
+}
+
+TEST_CASE("Level rows: tensors past one level block's 256 x 32 leaves match the host engine",
+          "[device_schedule][levels]") {
+  // At 1 KiB leaves: 8192 leaves fill one level block; 8193 and 9000 need a second level row,
+  // whose nodes go to the second temporary region, then a third that writes the roots.
+  const auto data = test_util::random_bytes((std::size_t{9000} << 10) + 16, 17);
+  const auto address = reinterpret_cast<std::uintptr_t>(data.data());
+  const std::uint8_t* base = data.data() + (16 - address % 16) % 16;
+  std::vector<composite_view> batch;
+  for (std::int64_t leaves : {8192, 8193, 9000, 40}) {
+    batch.push_back(composite_view(tensor_view(base, dtype::U8, {leaves * 1024 - 5})));
+  }
+  const auto s = detail::make_schedule<as_stored>(batch.data(), batch.size(), 1024);
+  CHECK(s.levels == 2);
+  host_engine<tree, as_stored> engine(tree{1024});
+  for (const auto& variant : test_util::leaf_variants()) {
+    CAPTURE(static_cast<int>(variant.load), variant.pipeline, variant.max_grid_blocks);
+    const auto got = test_util::emulate_device<as_stored>(batch, 1024, variant);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      CAPTURE(i);
+      CHECK(got[i] == engine.hash(batch[i]));
     }
   }
 }

@@ -17,9 +17,10 @@
  * uploading the tensor descriptors happen once, when the plan is made. `hash` then only launches
  * kernels: in tree mode one leaf kernel, in which each warp hashes 32 leaves and folds their
  * lowest five tree levels (a tensor of up to 32 leaves, 512 KiB at the default chunk, gets its
- * digest there), then one launch per remaining level (ceil(log2(ceil(n / 32))) for the
- * largest tensor's n leaves, independent of the number of tensors) and one for the remaining
- * roots; 1 in exact mode. That is what makes it cheap per
+ * digest there), then level launches, each folding eight more levels of every tensor at once
+ * (ceil(log2(ceil(n / 32)) / 8) for the largest tensor's n leaves, independent of the number of
+ * tensors: 2 up to 2^21 leaves, 32 GiB at the default chunk); 1 in exact mode. That is what
+ * makes it cheap per
  * step and capturable in a CUDA graph: RL weight updates rewrite the same buffers every step,
  * so one plan (or one captured graph) serves every step.
  *
@@ -166,11 +167,11 @@ class device_plan {
   /// Tensors in the batch (digests written by `hash`).
   std::size_t size() const noexcept { return schedule_.tensors(); }
   /// Kernel launches per `hash` call: exact 1; tree and BLAKE3: the leaf kernel (which folds the
-  /// lowest five levels and writes the root of every tensor of at most 32 leaves), one per
-  /// remaining level, and one for the roots of empty tensors and tensors of more than 32 leaves.
+  /// lowest five levels and writes the roots of empty tensors and of tensors of at most 32
+  /// leaves), then one per level row (eight levels each, writing the roots they complete).
   int launches() const noexcept {
     if constexpr (builds_tree) {
-      return (schedule_.items() > 0 ? 1 : 0) + schedule_.levels + (schedule_.needs_roots ? 1 : 0);
+      return size() == 0 ? 0 : 1 + schedule_.levels;
     } else {
       return 1;
     }

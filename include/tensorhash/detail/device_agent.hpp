@@ -1,13 +1,16 @@
 /**
  * @file detail/device_agent.hpp
- * @brief The tree-mode leaf agent: one warp hashes 32 leaf slots, one lane per leaf, loading
- *        dense leaves cooperatively through a shared-memory tile, and folds the lowest five tree
- *        levels of its leaves itself. Plain host/device C++, written once against a `Warp`
- *        model so that the host runs the very same program lane by lane (tests/
- *        device_emulation.hpp) and the tests prove the data flow between lanes (the index maps
- *        of the loads, the tile and the fold), not a copy of it. They cannot prove the
- *        synchronisation: on the host each `each` runs every lane to completion, a barrier by
- *        itself; compute-sanitizer's racecheck and synccheck do that on a GPU (scripts/gpu-run).
+ * @brief The tree agents, for either tree of detail/device_tree.hpp (tensorhash's tree mode,
+ *        BLAKE3): the leaf agent, in which one warp hashes 32 leaf slots, one lane per leaf,
+ *        loading dense leaves cooperatively through a shared-memory tile, and folds the lowest
+ *        five tree levels of its leaves itself; and the level agent, in which a block of
+ *        `level_warps` warps folds eight more. Plain host/device C++, written once against a
+ *        `Warp` (and `Block`) model so that the host runs the very same program lane by lane
+ *        (tests/device_emulation.hpp) and the tests prove the data flow between lanes (the
+ *        index maps of the loads, the tile and the folds), not a copy of it. They cannot prove
+ *        the synchronisation: on the host each `each` runs every lane to completion, a barrier
+ *        by itself; compute-sanitizer's racecheck and synccheck do that on a GPU
+ *        (scripts/gpu-run).
  *
  * **Warp model.** `Warp::var<T>` holds one T per lane (one register value on the device, an array
  * of 32 on the host); `each(f)` runs `f(lane)` for the lanes (the calling lane on the device, all
@@ -41,6 +44,7 @@
 #include <tensorhash/modes.hpp>
 
 #include <cstdint>
+#include <type_traits>
 
 TENSORHASH_NAMESPACE_BEGIN
 namespace detail {
@@ -165,6 +169,29 @@ TENSORHASH_HD void striped_dense_leaves(
 }
 
 /**
+ * @brief Pairs the warp's nodes level by level over `width` lanes (a power of two, at most 32):
+ *        lane l holds node `index[l]` of a row of `count[l]` nodes (0: none), siblings in
+ *        lanes l and l + h; node i of each level merges nodes 2i and 2i + 1 or carries the last
+ *        up. With `rooted` (the row is its tensor's last) the merge that leaves the row one node
+ *        (`count[l] <= 2h`) makes the root.
+ */
+template <class Tree, class Warp>
+TENSORHASH_HD void fold_levels(Warp& w, typename Warp::template var<typename Tree::node_type>& node,
+                               const typename Warp::template var<std::uint64_t>& index,
+                               const typename Warp::template var<std::uint64_t>& count,
+                               std::uint32_t width, bool rooted) {
+  typename Warp::template var<typename Tree::node_type> partner;
+  for (std::uint32_t h = 1; h < width; h <<= 1) {
+    w.shfl_down(node, partner, h);
+    w.each([&](std::uint32_t l) {
+      if (index[l] % (2 * h) == 0 && index[l] + h < count[l]) {
+        node[l] = Tree::node(node[l], partner[l], rooted && count[l] <= 2 * h);
+      }
+    });
+  }
+}
+
+/**
  * @brief The leaf kernel's work for one warp: slots `[first_slot, first_slot + 32)` of a tree
  *        schedule of `slots` slots. Writes the root of each tensor of 1 to 32 leaves to
  *        `out[t]`, and each level-5 node of a larger tensor to `fold_out` at row 1's offsets.
@@ -176,7 +203,7 @@ TENSORHASH_HD void leaf_warp_agent(Warp& w, const schedule_view& s, std::uint64_
   using node_type = typename Tree::node_type;
   typename Warp::template var<leaf_slot> slot;
   typename Warp::template var<const std::uint8_t*> dense;
-  typename Warp::template var<node_type> node, partner;
+  typename Warp::template var<node_type> node;
   w.each([&](std::uint32_t l) {
     slot[l] = locate_leaf(s, slots, first_slot + l);
     dense[l] = Load == leaf_load::warp_striped && slot[l].active
@@ -194,16 +221,13 @@ TENSORHASH_HD void leaf_warp_agent(Warp& w, const schedule_view& s, std::uint64_
     }
     node[l] = Tree::template leaf<Canon, Loader>(s, s.order[x.k], x.index, x.bytes, x.leaves == 1);
   });
-  for (std::uint32_t h = 1; h < warp_lanes; h <<= 1) {
-    w.shfl_down(node, partner, h);
-    w.each([&](std::uint32_t l) {
-      const leaf_slot& x = slot[l];
-      if (x.active && x.index % (2 * h) == 0 && x.index + h < x.leaves) {
-        // The last merge of a tensor of at most 32 leaves makes its root.
-        node[l] = Tree::node(node[l], partner[l], x.leaves <= 2 * h);
-      }
-    });
-  }
+  typename Warp::template var<std::uint64_t> index, count;
+  w.each([&](std::uint32_t l) {
+    index[l] = slot[l].index;
+    count[l] = slot[l].active ? slot[l].leaves : 0;
+  });
+  // Rooted: a tensor of at most 32 leaves ends here; a larger one never has count <= 32.
+  fold_levels<Tree>(w, node, index, count, warp_lanes, true);
   w.each([&](std::uint32_t l) {
     const leaf_slot& x = slot[l];
     if (!x.active || x.index % warp_lanes != 0) {
@@ -215,6 +239,89 @@ TENSORHASH_HD void leaf_warp_agent(Warp& w, const schedule_view& s, std::uint64_
       fold_out[s.fold_row[x.k] + x.index / warp_lanes] = node[l];
     }
   });
+}
+
+/// The root of every tensor of a tree schedule without leaves, at positions `[k, tensors)` in
+/// steps of `step`: what the leaf kernel's warps write besides their slots.
+template <class Tree, class Warp>
+TENSORHASH_HD void write_empty_roots(Warp& w, const schedule_view& s, std::uint64_t k,
+                                     std::uint64_t step, typename Tree::node_type* out) {
+  for (k += s.empty_from; k < s.tensors; k += step) {
+    w.each([&](std::uint32_t l) {
+      if (l == 0) {
+        out[s.order[k]] = Tree::empty_root();
+      }
+    });
+  }
+}
+
+/**
+ * @brief The level kernel's work for one block: node `g` of row `l + 1` (scans `in_row` and
+ *        `out_row`, by position), the fold of the aligned run of up to level_span nodes of row
+ *        `l` under it. Each warp folds 32 of them (five levels) into the block's `partial`
+ *        array; after the block's barrier warp 0 folds those (three more). The node goes to
+ *        `next[g]`, or, when it is its tensor's only node in row l + 1, as the root to `out`.
+ *
+ * **Block model.** `Block::each_warp(f)` runs `f(warp, w)` for the block's warps (the calling one
+ * on the device, all in order on the host), `sync()` is the block's barrier, `partial()` its
+ * `level_warps` nodes of shared memory. Control flow outside `each_warp` is uniform.
+ */
+template <class Tree, class Block>
+TENSORHASH_HD void level_block_agent(Block& b, const schedule_view& s,
+                                     const typename Tree::node_type* in,
+                                     const std::uint64_t* in_row, const std::uint64_t* out_row,
+                                     std::uint64_t g, typename Tree::node_type* next,
+                                     typename Tree::node_type* out) {
+  using node_type = typename Tree::node_type;
+  const std::uint64_t k = find_segment(out_row, s.tensors, g);
+  const std::uint64_t i = g - out_row[k];
+  const std::uint64_t first = in_row[k] + i * level_span;
+  const std::uint64_t rest = in_row[k + 1] - first;
+  const std::uint64_t m = rest < level_span ? rest : level_span;  // nodes under node g
+  const bool root = out_row[k + 1] - out_row[k] == 1;
+  node_type* partial = b.partial();
+  b.each_warp([&](auto& w, std::uint32_t warp) {
+    using warp_type = std::decay_t<decltype(w)>;
+    typename warp_type::template var<node_type> node;
+    typename warp_type::template var<std::uint64_t> index, count;
+    w.each([&](std::uint32_t l) {
+      index[l] = warp * warp_lanes + l;
+      count[l] = m;
+      node[l] = index[l] < m ? in[first + index[l]] : node_type{};
+    });
+    fold_levels<Tree>(w, node, index, count, warp_lanes, root);
+    w.each([&](std::uint32_t l) {
+      if (l == 0) {
+        partial[warp] = node[0];
+      }
+    });
+  });
+  b.sync();
+  const std::uint64_t groups = (m + warp_lanes - 1) / warp_lanes;
+  b.each_warp([&](auto& w, std::uint32_t warp) {
+    if (warp != 0) {
+      return;
+    }
+    using warp_type = std::decay_t<decltype(w)>;
+    typename warp_type::template var<node_type> node;
+    typename warp_type::template var<std::uint64_t> index, count;
+    w.each([&](std::uint32_t l) {
+      index[l] = l;
+      count[l] = groups;
+      node[l] = l < groups ? partial[l] : node_type{};
+    });
+    fold_levels<Tree>(w, node, index, count, level_warps, root);
+    w.each([&](std::uint32_t l) {
+      if (l == 0) {
+        if (root) {
+          out[s.order[k]] = node[0];
+        } else {
+          next[g] = node[0];
+        }
+      }
+    });
+  });
+  b.sync();  // partial is rewritten by the block's next node
 }
 
 }  // namespace detail

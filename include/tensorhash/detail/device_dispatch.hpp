@@ -11,8 +11,8 @@
  * dispatch `device_plan::hash` runs, not a copy of it. A launcher has:
  * - `status`, `success`, `invalid_value`: the status type (`cudaError_t` on the device);
  * - `ready()`: checked before the first launch (the plan's device is current);
- * - `item<ItemPolicy, Hasher, Canon>(blocks, threads, ...)`, `leaf<LeafPolicy, Tree, Canon>`,
- *   `level<Tree>` and `root<Tree>`: one launch each of the kernel bodies below, its status.
+ * - `item<ItemPolicy, Hasher, Canon>(blocks, threads, ...)`, `leaf<LeafPolicy, Tree, Canon>` and
+ *   `level<Tree>`: one launch each of the kernel bodies below, its status.
  *
  * Plain host/device C++: no CUDA API, so g++ compiles it for the host tests.
  */
@@ -29,9 +29,9 @@
 TENSORHASH_NAMESPACE_BEGIN
 namespace detail {
 
-/// Tree levels and roots: two compressions per node, tiny kernels.
+/// Tree levels: a block of `level_warps` warps folds level_span nodes into one (eight levels).
 struct level_policy {
-  static constexpr int threads_per_block = 256;
+  static constexpr int threads_per_block = static_cast<int>(level_span);
   static constexpr int min_blocks_per_sm = 1;
 };
 
@@ -55,7 +55,8 @@ TENSORHASH_HD void item_body(grid_coords c, const schedule_view& s, std::uint64_
   }
 }
 
-/// Leaf kernel body of warp `warp` of `warps` in the grid: groups of 32 slots, grid-stride.
+/// Leaf kernel body of warp `warp` of `warps` in the grid: groups of 32 slots, grid-stride, and
+/// the roots of empty tensors.
 template <class Tree, class Canon, class Loader, leaf_load Load, int Pipeline, class Warp>
 TENSORHASH_HD void leaf_body(Warp& w, std::uint64_t warp, std::uint64_t warps,
                              const schedule_view& s, std::uint64_t slots,
@@ -65,26 +66,18 @@ TENSORHASH_HD void leaf_body(Warp& w, std::uint64_t warp, std::uint64_t warps,
     leaf_warp_agent<Tree, Canon, Loader, Load, Pipeline>(w, s, slots, g * warp_lanes, fold_out,
                                                          out);
   }
+  write_empty_roots<Tree>(w, s, warp, warps, out);
 }
 
-/// Level kernel body: one node of the next row per thread, for every tensor at once.
-template <class Tree>
-TENSORHASH_HD void level_body(grid_coords c, const typename Tree::node_type* in,
+/// Level kernel body of block `block` of `blocks`: one node of row l + 1 per block, grid-stride.
+template <class Tree, class Block>
+TENSORHASH_HD void level_body(Block& b, std::uint64_t block, std::uint64_t blocks,
+                              const schedule_view& s, const typename Tree::node_type* in,
                               const std::uint64_t* in_row, const std::uint64_t* out_row,
-                              std::uint64_t tensors, std::uint64_t nodes,
-                              typename Tree::node_type* out) noexcept {
-  for (std::uint64_t g = c.rank(); g < nodes; g += c.size()) {
-    out[g] = level_node<Tree>(in, in_row, out_row, tensors, g);
-  }
-}
-
-/// Root kernel body: the roots the leaf kernel did not write.
-template <class Tree>
-TENSORHASH_HD void root_body(grid_coords c, const schedule_view& s,
-                             const typename Tree::node_type* last, const std::uint64_t* last_row,
-                             typename Tree::node_type* out) noexcept {
-  for (std::uint64_t k = c.rank(); k < s.tensors; k += c.size()) {
-    write_root<Tree>(s, last, last_row, k, out);
+                              std::uint64_t nodes, typename Tree::node_type* next,
+                              typename Tree::node_type* out) {
+  for (std::uint64_t g = block; g < nodes; g += blocks) {  // uniform across the block
+    level_block_agent<Tree>(b, s, in, in_row, out_row, g, next, out);
   }
 }
 
@@ -141,9 +134,11 @@ typename Launcher::status dispatch_exact(Launcher& launcher, const schedule& s,
 
 /**
  * @brief A tree (`Tree`: rfc6962_tree in tree mode, blake3_tree for BLAKE3): the leaf kernel,
- *        which writes row 1 (level-5 nodes) into the first region and the roots of tensors of at
- *        most 32 leaves; one level kernel per further row, alternating between the two regions;
- *        the root kernel if some tensor is empty or has more than 32 leaves.
+ *        which writes row 1 (level-5 nodes) into the first region and the roots of empty tensors
+ *        and of tensors of at most 32 leaves; then one level kernel per further row (eight tree
+ *        levels each), alternating between the two regions, each writing the roots its row
+ *        completes. A tensor of n leaves is done after 1 + ceil(log2(ceil(n / 32)) / 8) launches:
+ *        3 up to 2^21 leaves (2 GiB of BLAKE3 chunks, 32 GiB of 16 KiB leaves).
  */
 template <class LeafPolicy, class Tree, class Canon, class Launcher>
 typename Launcher::status dispatch_tree(Launcher& launcher, const schedule& s,
@@ -152,40 +147,29 @@ typename Launcher::status dispatch_tree(Launcher& launcher, const schedule& s,
   using node_type = typename Tree::node_type;
   using status = typename Launcher::status;
   const std::size_t fold_bytes = align_storage(s.nodes(1) * sizeof(node_type));
-  const std::size_t level_bytes = s.levels > 0 ? align_storage(s.nodes(2) * sizeof(node_type)) : 0;
+  // Region A holds rows 1, 3, ..., region B rows 2, 4, ...; the last row is all roots, written
+  // to d_out only, so B is needed from two level rows on.
+  const std::size_t level_bytes = s.levels > 1 ? align_storage(s.nodes(2) * sizeof(node_type)) : 0;
   return two_phase(launcher, fold_bytes + level_bytes, d_temp, temp_bytes, d_out, s.tensors(), [&] {
     auto* buf_a = static_cast<node_type*>(d_temp);
     auto* buf_b = reinterpret_cast<node_type*>(static_cast<char*>(d_temp) + fold_bytes);
     const auto d_row = [&](int l) -> const std::uint64_t* {
       return sv.first_item + static_cast<std::size_t>(l) * (s.tensors() + 1);
     };
-    if (s.items() > 0) {
-      constexpr int threads = LeafPolicy::threads_per_block;
-      constexpr unsigned cap = LeafPolicy::max_grid_blocks;
-      const unsigned blocks = grid_for(s.items(), threads);
-      const status st = launcher.template leaf<LeafPolicy, Tree, Canon>(
-          cap != 0 && blocks > cap ? cap : blocks, threads, sv, s.items(), buf_a, d_out);
-      if (st != Launcher::success) {
-        return st;
-      }
-    }
-    constexpr int threads = level_policy::threads_per_block;
-    for (int l = 0; l < s.levels; ++l) {
+    constexpr int leaf_threads = LeafPolicy::threads_per_block;
+    constexpr unsigned cap = LeafPolicy::max_grid_blocks;
+    const unsigned leaf_blocks = grid_for(s.items(), leaf_threads);
+    status st = launcher.template leaf<LeafPolicy, Tree, Canon>(
+        cap != 0 && leaf_blocks > cap ? cap : leaf_blocks, leaf_threads, sv, s.items(), buf_a,
+        d_out);
+    for (int l = 0; l < s.levels && st == Launcher::success; ++l) {
       const node_type* in = l % 2 == 0 ? buf_a : buf_b;
-      node_type* out = l % 2 == 0 ? buf_b : buf_a;
-      const status st = launcher.template level<Tree>(grid_for(s.nodes(l + 2), threads), threads,
-                                                      in, d_row(l + 1), d_row(l + 2), s.tensors(),
-                                                      s.nodes(l + 2), out);
-      if (st != Launcher::success) {
-        return st;
-      }
+      node_type* next = l % 2 == 0 ? buf_b : buf_a;
+      st = launcher.template level<Tree>(grid_for(s.nodes(l + 2), 1),
+                                         level_policy::threads_per_block, sv, in, d_row(l + 1),
+                                         d_row(l + 2), s.nodes(l + 2), next, d_out);
     }
-    if (s.needs_roots) {
-      const node_type* last = s.levels % 2 == 0 ? buf_a : buf_b;
-      return launcher.template root<Tree>(grid_for(s.tensors(), threads), threads, sv, last,
-                                          d_row(1 + s.levels), d_out);
-    }
-    return status{Launcher::success};
+    return st;
   });
 }
 

@@ -128,21 +128,39 @@ __global__ void __launch_bounds__(Policy::threads_per_block, Policy::min_blocks_
       fold_out, out);
 }
 
-/// One node of the next tree row per thread, for every tensor of the batch at once.
-template <class Tree>
-__global__ void __launch_bounds__(level_policy::threads_per_block)
-    level_kernel(const typename Tree::node_type* in, const std::uint64_t* in_row,
-                 const std::uint64_t* out_row, std::uint64_t tensors, std::uint64_t nodes,
-                 typename Tree::node_type* out) {
-  level_body<Tree>(this_thread(), in, in_row, out_row, tensors, nodes, out);
-}
+/**
+ * @brief A block of the level kernel as level_block_agent (device_agent.hpp) sees it: the
+ *        calling warp, the block's barrier, its shared partial nodes.
+ */
+template <class Node>
+struct device_block {
+  device_warp warp;
+  std::uint32_t warp_index;
+  Node* shared_partial;
 
-/// Writes the roots the leaf kernel did not (empty tensors, tensors of more than 32 leaves).
+  TENSORHASH_HD Node* partial() noexcept { return shared_partial; }
+  template <class F>
+  TENSORHASH_HD void each_warp(F&& f) {
+    f(warp, warp_index);
+  }
+  TENSORHASH_HD void sync() noexcept {
+#if TENSORHASH_DEVICE_PASS
+    __syncthreads();
+#endif
+  }
+};
+
+/// Tree levels: one block per node of the next row (eight levels folded), for every tensor.
 template <class Tree>
 __global__ void __launch_bounds__(level_policy::threads_per_block)
-    root_kernel(schedule_view s, const typename Tree::node_type* last,
-                const std::uint64_t* last_row, typename Tree::node_type* out) {
-  root_body<Tree>(this_thread(), s, last, last_row, out);
+    level_kernel(schedule_view s, const typename Tree::node_type* in, const std::uint64_t* in_row,
+                 const std::uint64_t* out_row, std::uint64_t nodes, typename Tree::node_type* next,
+                 typename Tree::node_type* out) {
+  __shared__ typename Tree::node_type partial[level_warps];
+  device_block<typename Tree::node_type> b{
+      device_warp{static_cast<std::uint32_t>(threadIdx.x % warp_lanes), nullptr},
+      static_cast<std::uint32_t>(threadIdx.x / warp_lanes), partial};
+  level_body<Tree>(b, blockIdx.x, gridDim.x, s, in, in_row, out_row, nodes, next, out);
 }
 
 /**
@@ -183,10 +201,6 @@ struct cuda_launcher {
   template <class Tree, class... Args>
   cudaError_t level(unsigned blocks, int threads, Args... args) const {
     return launch(level_kernel<Tree>, blocks, threads, stream, args...);
-  }
-  template <class Tree, class... Args>
-  cudaError_t root(unsigned blocks, int threads, Args... args) const {
-    return launch(root_kernel<Tree>, blocks, threads, stream, args...);
   }
 };
 

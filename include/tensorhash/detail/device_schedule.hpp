@@ -17,9 +17,12 @@
  * - row 0: exclusive scan of slots (padded groups);
  * - row 1: exclusive scan of ceil(n / 32) for tensors of more than 32 leaves (their level-5
  *   nodes, written by the leaf kernel), 0 otherwise (a tensor of 1 to 32 leaves gets its root
- *   from the leaf kernel directly);
- * - row l + 1: ceil(count_l / 2) nodes per tensor; node i = H(0x01 || n[2i] || n[2i+1]) or n[2i]
- *   carried up, until every tensor holds at most one node (`levels` rows after row 1).
+ *   from the leaf kernel directly, and so does an empty tensor);
+ * - row l + 1: ceil(count_l / level_span) nodes per tensor of count_l > 1 nodes, 0 otherwise: one
+ *   block of the level kernel folds each aligned run of level_span = 256 nodes of row l, eight
+ *   levels of pairing (node i = H(0x01 || n[2i] || n[2i+1]) or n[2i] carried up), into one node;
+ *   a tensor left with one node has its root, written to the output (`levels` rows after row 1,
+ *   until no tensor has more than one node).
  */
 #pragma once
 
@@ -86,6 +89,10 @@ struct composite_desc {
 /// Lanes of a warp: leaves hashed side by side, and the span of the levels folded by a warp.
 inline constexpr std::uint64_t warp_lanes = 32;
 
+/// Warps per block of the level kernel, and the nodes one block folds into one (eight levels).
+inline constexpr std::uint64_t level_warps = 8;
+inline constexpr std::uint64_t level_span = warp_lanes * level_warps;
+
 /// @return the slot group of a tensor of `n` leaves: 0 for none, else min(32, bit_ceil(n))
 TENSORHASH_HD constexpr std::uint64_t slot_group(std::uint64_t n) noexcept {
   std::uint64_t g = n == 0 ? 0 : 1;
@@ -103,8 +110,8 @@ struct schedule {
   std::vector<std::uint64_t> piece_offsets;
   std::vector<std::uint64_t> order;          ///< tensor at each position (identity in exact mode)
   std::vector<std::uint64_t> level_offsets;  ///< rows of tensors() + 1 entries (file comment)
-  int levels = 0;                            ///< pairing levels after the fold row (tree only)
-  bool needs_roots = false;  ///< tree: some tensor is empty or has more than 32 leaves
+  int levels = 0;                            ///< level-kernel rows after the fold row (tree only)
+  std::uint64_t empty_from = 0;              ///< tree: position of the first tensor without leaves
 
   std::size_t tensors() const noexcept { return composites.size(); }
   /// Row `l` of the scans; row 0 is the item (exact) or slot (tree) scan.
@@ -126,7 +133,8 @@ struct schedule_view {
   const std::uint64_t* first_item;  ///< row 0
   const std::uint64_t* fold_row;    ///< row 1 (tree), null in exact mode
   std::uint64_t tensors;
-  std::uint64_t chunk;  ///< 0 in exact mode
+  std::uint64_t chunk;       ///< 0 in exact mode
+  std::uint64_t empty_from;  ///< tree: tensors at positions [empty_from, tensors) are empty
 };
 
 /// Builds the schedule; in exact mode (`chunk == 0`) every tensor is one item.
@@ -158,6 +166,7 @@ schedule make_schedule(const composite_view* tensors, std::size_t n, std::uint64
   for (std::size_t i = 0; i < n; ++i) {
     s.order[i] = i;
   }
+  s.empty_from = n;
   if (chunk == 0) {
     for (std::size_t i = 0; i <= n; ++i) {
       s.level_offsets.push_back(i);
@@ -179,7 +188,9 @@ schedule make_schedule(const composite_view* tensors, std::size_t n, std::uint64
   for (std::size_t k = 0; k < n; ++k) {
     const std::uint64_t l = leaves[s.order[k]], g = slot_group(l);
     counts[k] = g == 0 ? 0 : (l + g - 1) / g * g;
-    s.needs_roots = s.needs_roots || l == 0 || l > warp_lanes;
+    if (l == 0 && s.empty_from == n) {
+      s.empty_from = k;  // empty tensors come last in slot order
+    }
   }
   push_row(counts);
   bool more = false;
@@ -192,7 +203,7 @@ schedule make_schedule(const composite_view* tensors, std::size_t n, std::uint64
   while (more) {
     more = false;
     for (auto& c : counts) {
-      c = (c + 1) / 2;
+      c = c > 1 ? (c + level_span - 1) / level_span : 0;
       more = more || c > 1;
     }
     push_row(counts);
@@ -208,7 +219,7 @@ inline schedule_view view_at(const schedule& s, std::uint64_t chunk, const tenso
                              const std::uint64_t* order, const std::uint64_t* rows) noexcept {
   return {descs,       composites, piece_offsets,
           order,       rows,       chunk != 0 ? rows + (s.tensors() + 1) : nullptr,
-          s.tensors(), chunk};
+          s.tensors(), chunk,      s.empty_from};
 }
 
 /// @return the host-memory view of a schedule (for host emulation and tests)

@@ -8,7 +8,7 @@
  * two smaller than n (RFC 6962 §2.1; BLAKE3 paper §2.1), which is what the level-wise pairing of
  * device_schedule.hpp builds, a last odd node carried up. They differ in the node functions, and
  * BLAKE3 marks its root: the one node computed last for a tensor (its only leaf, the last merge
- * of the fold for 2 to 32 leaves, the last level's merge for more) is compressed with ROOT, and
+ * of a warp's or a level block's fold) is compressed with ROOT, and
  * the 32-byte digest is that node's chaining value. A tree policy has:
  * - `node_type`: a node as the kernels store and shuffle it (32 bytes);
  * - `leaf_state`, `begin(index)`, `dense_blocks(bytes)`, `absorb(state, words, block)` and
@@ -142,38 +142,6 @@ struct blake3_tree {
     return as_node(o.chaining_value());
   }
 };
-
-/// Node `g` of row `l + 1` from the nodes of row `l` (`in_row`/`out_row` are their scans); a
-/// merge that leaves its tensor one node makes the root.
-template <class Tree>
-TENSORHASH_HD typename Tree::node_type level_node(const typename Tree::node_type* in,
-                                                  const std::uint64_t* in_row,
-                                                  const std::uint64_t* out_row,
-                                                  std::uint64_t tensors, std::uint64_t g) noexcept {
-  const std::uint64_t t = find_segment(out_row, tensors, g);
-  const std::uint64_t i = g - out_row[t];
-  const std::uint64_t count = in_row[t + 1] - in_row[t];
-  const auto* nodes = in + in_row[t];
-  return 2 * i + 1 < count
-             ? Tree::node(nodes[2 * i], nodes[2 * i + 1], out_row[t + 1] - out_row[t] == 1)
-             : nodes[2 * i];
-}
-
-/**
- * @brief Writes the root of the tensor at position `k` of a tree schedule, where the leaf kernel
- *        has not: the empty root for a tensor without leaves, the last row's node for a tensor
- *        of more than 32 leaves; nothing for one of 1 to 32 leaves (the leaf kernel wrote it).
- */
-template <class Tree>
-TENSORHASH_HD void write_root(const schedule_view& s, const typename Tree::node_type* last,
-                              const std::uint64_t* last_row, std::uint64_t k,
-                              typename Tree::node_type* out) noexcept {
-  if (s.first_item[k + 1] == s.first_item[k]) {
-    out[s.order[k]] = Tree::empty_root();
-  } else if (s.fold_row[k + 1] != s.fold_row[k]) {
-    out[s.order[k]] = last[last_row[k]];
-  }
-}
 
 }  // namespace detail
 TENSORHASH_NAMESPACE_END
