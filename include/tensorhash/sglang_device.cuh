@@ -48,6 +48,7 @@
 
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/cuda_check.cuh>
+#include <tensorhash/detail/device_dispatch.hpp>
 #include <tensorhash/detail/device_kernels.cuh>
 #include <tensorhash/detail/sglang_core.hpp>
 #include <tensorhash/error.hpp>
@@ -190,33 +191,25 @@ class sglang_device_plan {
    */
   cudaError_t hash(void* d_temp_storage, std::size_t& temp_storage_bytes, std::uint64_t* d_out,
                    cudaStream_t stream) const {
-    const std::size_t needed = tiles() > 0 ? align(tiles() * sizeof(std::uint64_t)) : 1;
-    if (d_temp_storage == nullptr) {
-      temp_storage_bytes = needed;
-      return cudaSuccess;
-    }
-    if (temp_storage_bytes < needed || (d_out == nullptr && size() != 0)) {
-      return cudaErrorInvalidValue;
-    }
-    if (size() == 0) {
-      return cudaSuccess;
-    }
-    TENSORHASH_CUDA_RETURN(detail::check_current_device(device_));
     namespace sg = detail::sglang;
-    constexpr int threads = sg::device_policy::threads_per_block;
-    auto* values = static_cast<std::uint64_t*>(d_temp_storage);
-    if (tiles() > 0) {
-      TENSORHASH_CUDA_RETURN(detail::launch(sg::tile_kernel<threads>, sg::blocks_for(tiles()),
-                                            threads, stream, device_view_, tiles(), values));
-    }
-    return detail::launch(sg::total_kernel<threads>, sg::blocks_for(size()), threads, stream,
-                          device_view_.first_tile, std::uint64_t{size()},
-                          static_cast<const std::uint64_t*>(values), d_out);
+    const std::size_t needed =
+        tiles() > 0 ? detail::align_storage(tiles() * sizeof(std::uint64_t)) : 0;
+    detail::cuda_launcher launcher{stream, device_};
+    return detail::two_phase(
+        launcher, needed, d_temp_storage, temp_storage_bytes, d_out, size(), [&]() -> cudaError_t {
+          constexpr int threads = sg::device_policy::threads_per_block;
+          auto* values = static_cast<std::uint64_t*>(d_temp_storage);
+          if (tiles() > 0) {
+            TENSORHASH_CUDA_RETURN(detail::launch(sg::tile_kernel<threads>, sg::blocks_for(tiles()),
+                                                  threads, stream, device_view_, tiles(), values));
+          }
+          return detail::launch(sg::total_kernel<threads>, sg::blocks_for(size()), threads, stream,
+                                device_view_.first_tile, std::uint64_t{size()},
+                                static_cast<const std::uint64_t*>(values), d_out);
+        });
   }
 
  private:
-  static std::size_t align(std::size_t bytes) noexcept { return (bytes + 255) / 256 * 256; }
-
   /// Uploads the tensors and the tile scan into one allocation, ordered on `stream`, and waits
   /// for the copies: they read pageable host memory, and `hash` may read the table from any
   /// stream (or a graph), which nothing would otherwise order after them.
@@ -226,16 +219,18 @@ class sglang_device_plan {
     }
     const std::size_t tensor_bytes = table_.tensors.size() * sizeof(detail::sglang::dense_tensor);
     const std::size_t scan_bytes = table_.first_tile.size() * sizeof(std::uint64_t);
-    d_table_ = detail::device_malloc(align(tensor_bytes) + scan_bytes, device_);
+    d_table_ = detail::device_malloc(detail::align_storage(tensor_bytes) + scan_bytes, device_);
     auto* base = static_cast<char*>(d_table_.get());
     TENSORHASH_CUDA_TRY(
         cudaMemcpyAsync(base, table_.tensors.data(), tensor_bytes, cudaMemcpyHostToDevice, stream));
-    TENSORHASH_CUDA_TRY(cudaMemcpyAsync(base + align(tensor_bytes), table_.first_tile.data(),
-                                        scan_bytes, cudaMemcpyHostToDevice, stream));
+    TENSORHASH_CUDA_TRY(cudaMemcpyAsync(base + detail::align_storage(tensor_bytes),
+                                        table_.first_tile.data(), scan_bytes,
+                                        cudaMemcpyHostToDevice, stream));
     TENSORHASH_CUDA_TRY(cudaStreamSynchronize(stream));
-    device_view_ = {reinterpret_cast<const detail::sglang::dense_tensor*>(base),
-                    reinterpret_cast<const std::uint64_t*>(base + align(tensor_bytes)),
-                    table_.tensors.size()};
+    device_view_ = {
+        reinterpret_cast<const detail::sglang::dense_tensor*>(base),
+        reinterpret_cast<const std::uint64_t*>(base + detail::align_storage(tensor_bytes)),
+        table_.tensors.size()};
   }
 
   void swap(sglang_device_plan& other) noexcept {
