@@ -13,6 +13,7 @@
 #include <tensorhash/hasher.hpp>
 
 #include <cstddef>
+#include <cstring>
 #include <initializer_list>
 #include <stdexcept>
 #include <vector>
@@ -98,7 +99,9 @@ inline std::vector<tensorhash::composite_view> warp_batch(const std::uint8_t* ba
 /// of level_block_agent (`each_warp`), so the phases' order is the barrier.
 template <class Node>
 struct host_block {
-  Node shared_partial[tensorhash::detail::level_warps]{};
+  Node shared_partial[tensorhash::detail::level_warps];
+
+  host_block() noexcept { std::memset(shared_partial, 0xA5, sizeof shared_partial); }
 
   Node* partial() noexcept { return shared_partial; }
   template <class F>
@@ -117,6 +120,10 @@ struct host_launcher {
   static constexpr int success = 0;
   static constexpr int invalid_value = 1;
 
+  /// Blocks a level launch runs at most (0: as many as asked): with 1, the block's grid-stride
+  /// loop, and the barrier that ends each of its nodes, are exercised.
+  unsigned level_block_cap = 0;
+
   int ready() const noexcept { return success; }
 
   template <class Policy, class Hasher, class Canon, class... Args>
@@ -131,7 +138,8 @@ struct host_launcher {
     const std::uint64_t warps = threads / warp_lanes;
     for (std::uint64_t b = 0; b < blocks; ++b) {
       for (std::uint64_t w = 0; w < warps; ++w) {
-        warp_shared smem{};
+        warp_shared smem;  // uninitialised on the device: garbage here too
+        std::memset(&smem, 0xA5, sizeof smem);
         host_warp hw{&smem};
         leaf_body<Tree, Canon, host_loader, Policy::load, Policy::pipeline>(
             hw, b * warps + w, blocks * warps, args...);
@@ -145,9 +153,11 @@ struct host_launcher {
     if (threads != static_cast<int>(tensorhash::detail::level_span)) {
       return invalid_value;  // the block model holds level_warps warps
     }
-    for (std::uint64_t b = 0; b < blocks; ++b) {
+    const unsigned run =
+        level_block_cap != 0 && blocks > level_block_cap ? level_block_cap : blocks;
+    for (std::uint64_t b = 0; b < run; ++b) {
       host_block<node_type> block;
-      tensorhash::detail::level_body<Tree>(block, b, blocks, args...);
+      tensorhash::detail::level_body<Tree>(block, b, run, args...);
     }
     return success;
   }
@@ -164,7 +174,9 @@ struct host_launcher {
   }
 };
 
-/// Leaf-kernel variants of the emulation (the device policy's `load`, `pipeline` and grid cap).
+/// Leaf-kernel variants of the emulation (the device policy's `load`, `pipeline` and grid cap;
+/// the cap also caps the level launches' blocks, which the device never does, to run their
+/// grid-stride loop).
 struct leaf_variant {
   tensorhash::detail::leaf_load load;
   int pipeline;
@@ -198,8 +210,9 @@ struct host_item_policy {
 /// Runs `dispatch(launcher, temp, bytes)` twice, as a caller of device_plan::hash does: to
 /// query the temporary storage, then with that much.
 template <class Dispatch>
-void run_two_phase(Dispatch&& dispatch) {
+void run_two_phase(Dispatch&& dispatch, unsigned level_block_cap = 0) {
   host_launcher launcher;
+  launcher.level_block_cap = level_block_cap;
   std::size_t bytes = 0;
   if (dispatch(launcher, nullptr, bytes) != host_launcher::success || bytes == 0) {
     throw std::logic_error("device dispatch: storage query failed");
@@ -221,9 +234,11 @@ std::vector<tensorhash::digest256> emulate_tree(
   const schedule_view sv = view_of(s, chunk);
   std::vector<tensorhash::digest256> out(s.tensors());
   const auto run = [&](auto policy) {
-    run_two_phase([&](host_launcher& l, void* temp, std::size_t& bytes) {
-      return dispatch_tree<decltype(policy), Tree, Canon>(l, s, sv, temp, bytes, out.data());
-    });
+    run_two_phase(
+        [&](host_launcher& l, void* temp, std::size_t& bytes) {
+          return dispatch_tree<decltype(policy), Tree, Canon>(l, s, sv, temp, bytes, out.data());
+        },
+        variant.max_grid_blocks);  // the capped variant caps the level grid too
   };
   if (variant.load == leaf_load::direct) {
     run(host_leaf_policy<leaf_load::direct, 1, 0>{});

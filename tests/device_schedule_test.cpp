@@ -219,6 +219,33 @@ TEST_CASE("Level rows: tensors past one level block's 256 x 32 leaves match the 
   }
 }
 
+TEST_CASE("Level rows: a third row returns to the first region", "[device_schedule][levels]") {
+  // Leaves of one byte (a chunk size the schedule takes, though tree mode does not), so that
+  // 2^21 + 1 leaves, past two level rows of 256 x 32, fit in 2 MiB: row 3 is written into region
+  // A again, row 4 is the root.
+  const std::size_t n = (std::size_t{1} << 21) + 1;
+  const auto data = test_util::random_bytes(n, 19);
+  const std::vector<composite_view> batch = {
+      composite_view(tensor_view(data.data(), dtype::U8, {std::int64_t(n)})),
+      composite_view(tensor_view(data.data(), dtype::U8, {300000})),
+      composite_view(tensor_view(data.data(), dtype::U8, {0}))};
+  const auto s = detail::make_schedule<as_stored>(batch.data(), batch.size(), 1);
+  CHECK(s.levels == 3);
+  std::vector<digest256> want;
+  for (std::size_t size : {n, std::size_t{300000}, std::size_t{0}}) {
+    std::vector<digest256> leaves(size);
+    for (std::size_t i = 0; i < size; ++i) {
+      leaves[i] = merkle_leaf_hash(data.data() + i, 1);
+    }
+    want.push_back(size == 0 ? hash_bytes<sha256>(nullptr, 0) : merkle_root(leaves));
+  }
+  for (const auto& variant :
+       {test_util::leaf_variants().front(), test_util::leaf_variants().back()}) {
+    CAPTURE(variant.max_grid_blocks);
+    CHECK(test_util::emulate_device<as_stored>(batch, 1, variant) == want);
+  }
+}
+
 TEST_CASE("Device schedule hashes concatenations and slices like their materialised copies",
           "[device_schedule][concat]") {
   std::vector<std::uint16_t> a(24 * 40), b(8 * 40), c(16 * 40);

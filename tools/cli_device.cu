@@ -2,6 +2,7 @@
 #include "cli_device.hpp"
 
 #include <tensorhash/device.cuh>
+#include <tensorhash/runtime_policy.hpp>
 
 #include <cuda_runtime.h>
 
@@ -64,31 +65,17 @@ std::vector<th::digest256> run(const std::vector<th::tensor_view>& views, Mode m
   return th::copy_digests_to_host(d_out, views.size(), stream);
 }
 
-template <class Canon>
-std::vector<th::digest256> run_mode(const std::vector<th::tensor_view>& views,
-                                    const std::string& mode, std::uint64_t chunk_bytes) {
-  if (mode == "blake3")
-    return run<th::exact, Canon, th::blake3>(views, th::exact{}, nullptr);
-  if (mode == "exact")
-    return run<th::exact, Canon>(views, th::exact{}, nullptr);
-  return run<th::tree, Canon>(views, th::tree(chunk_bytes), nullptr);
-}
-
 }  // namespace
 
 std::vector<th::digest256> hash_on_device(const std::vector<th::tensor_view>& views,
                                           const std::string& mode, std::uint64_t chunk_bytes,
                                           const std::string& canonical,
                                           const std::string& nan_rule) {
-  if (canonical == "BF16" && nan_rule == th::nan_torch_cpu::name)
-    return run_mode<th::to_bf16_torch_cpu>(views, mode, chunk_bytes);
-  if (canonical == "BF16" && nan_rule == th::nan_torch_cuda::name)
-    return run_mode<th::to_bf16_torch_cuda>(views, mode, chunk_bytes);
-  if (canonical == "BF16")
-    return run_mode<th::to_bf16>(views, mode, chunk_bytes);
-  if (canonical == "F32")
-    return run_mode<th::to_f32>(views, mode, chunk_bytes);
-  return run_mode<th::as_stored>(views, mode, chunk_bytes);
+  return th::with_canonicalization(canonical, nan_rule, [&](auto canon) {
+    return th::with_digest_mode(mode, chunk_bytes, [&](auto m, auto hasher) {
+      return run<decltype(m), decltype(canon), typename decltype(hasher)::type>(views, m, nullptr);
+    });
+  });
 }
 
 }  // namespace cli

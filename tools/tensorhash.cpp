@@ -239,17 +239,20 @@ th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o, Mode mode) 
                            digests);
 }
 
+/// The digest mode name of runtime_policy.hpp: "blake3", or --mode's "exact" / "tree".
+std::string digest_mode(const hash_options& o) {
+  return o.hasher == "blake3" ? "blake3" : o.mode;
+}
+
 template <class Canon>
 th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o) {
-  if (o.hasher == "blake3")
-    return hash_on_cpu<th::exact, Canon, th::blake3>(c, o, th::exact{});
-  if (o.mode == "exact")
-    return hash_on_cpu<th::exact, Canon>(c, o, th::exact{});
   if (o.mode == "sglang")
     return hash_on_cpu<th::sglang64, Canon>(c, o, th::sglang64{});
   if (o.mode == "sglang-cpu")
     return hash_on_cpu<th::sglang_cpu64, Canon>(c, o, th::sglang_cpu64{});
-  return hash_on_cpu<th::tree, Canon>(c, o, th::tree(o.chunk_bytes()));
+  return th::with_digest_mode(digest_mode(o), o.chunk_bytes(), [&](auto mode, auto hasher) {
+    return hash_on_cpu<decltype(mode), Canon, typename decltype(hasher)::type>(c, o, mode);
+  });
 }
 
 th::digest_settings settings_of(const hash_options& o) {
@@ -309,20 +312,6 @@ std::string resolve_device(const hash_options& o) {
   return o.device;
 }
 
-/// Calls `f` with the canonicalisation policy that --as and --nan-rule select.
-template <class F>
-auto with_canonicalization(const hash_options& o, F&& f) {
-  if (o.canonical == "BF16" && o.nan_rule == th::nan_torch_cpu::name)
-    return f(th::to_bf16_torch_cpu{});
-  if (o.canonical == "BF16" && o.nan_rule == th::nan_torch_cuda::name)
-    return f(th::to_bf16_torch_cuda{});
-  if (o.canonical == "BF16")
-    return f(th::to_bf16{});
-  if (o.canonical == "F32")
-    return f(th::to_f32{});
-  return f(th::as_stored{});
-}
-
 th::manifest hash_checkpoint(const checkpoint& c, const hash_options& o,
                              const std::string& device) {
 #if defined(TENSORHASH_CLI_WITH_CUDA)
@@ -331,14 +320,15 @@ th::manifest hash_checkpoint(const checkpoint& c, const hash_options& o,
       throw th::error(th::errc::invalid_argument,
                       "--leaves is computed on the CPU; use --device cpu");
     }
-    return th::make_manifest(settings_of(o), c.names, c.views,
-                             cli::hash_on_device(c.views, o.hasher == "blake3" ? "blake3" : o.mode,
-                                                 o.chunk_bytes(), o.canonical, o.nan_rule));
+    return th::make_manifest(
+        settings_of(o), c.names, c.views,
+        cli::hash_on_device(c.views, digest_mode(o), o.chunk_bytes(), o.canonical, o.nan_rule));
   }
 #else
   (void)device;
 #endif
-  return with_canonicalization(o, [&](auto canon) { return hash_on_cpu<decltype(canon)>(c, o); });
+  return th::with_canonicalization(o.canonical, o.nan_rule,
+                                   [&](auto canon) { return hash_on_cpu<decltype(canon)>(c, o); });
 }
 
 int run_hash(const std::vector<std::string>& paths, hash_options o, const std::string& out) {
@@ -529,15 +519,16 @@ int run_expect(const std::vector<std::string>& paths, const hash_options& o,
   const checkpoint c = open_checkpoint(paths);
   const th::sglang_model model = th::read_sglang_model_config(config);
   const auto start = std::chrono::steady_clock::now();
-  const th::sglang_checksums want = with_canonicalization(o, [&](auto canon) {
-    using Canon = decltype(canon);
-    if (o.mode == "sglang-cpu") {
-      th::sglang_engine<th::sglang_cpu64, Canon> engine(o.threads);
-      return th::sglang_expected(engine, c.names, c.views, model, tp);
-    }
-    th::sglang_engine<th::sglang64, Canon> engine(o.threads);
-    return th::sglang_expected(engine, c.names, c.views, model, tp);
-  });
+  const th::sglang_checksums want =
+      th::with_canonicalization(o.canonical, o.nan_rule, [&](auto canon) {
+        using Canon = decltype(canon);
+        if (o.mode == "sglang-cpu") {
+          th::sglang_engine<th::sglang_cpu64, Canon> engine(o.threads);
+          return th::sglang_expected(engine, c.names, c.views, model, tp);
+        }
+        th::sglang_engine<th::sglang64, Canon> engine(o.threads);
+        return th::sglang_expected(engine, c.names, c.views, model, tp);
+      });
   c.check_unchanged();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::string message =

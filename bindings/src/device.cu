@@ -2,6 +2,7 @@
 #include "device.hpp"
 
 #include <tensorhash/device.cuh>
+#include <tensorhash/runtime_policy.hpp>
 
 #include <cuda_runtime.h>
 
@@ -79,19 +80,6 @@ std::vector<th::digest256> run(const std::vector<th::composite_view>& tensors, M
   return digests;
 }
 
-template <class Canon>
-std::vector<th::digest256> run_mode(const std::vector<th::composite_view>& tensors,
-                                    const std::string& mode, std::uint64_t chunk_bytes,
-                                    cudaStream_t stream) {
-  if (mode == "blake3") {
-    return run<th::exact, Canon, th::blake3>(tensors, th::exact{}, stream);
-  }
-  if (mode == "exact") {
-    return run<th::exact, Canon>(tensors, th::exact{}, stream);
-  }
-  return run<th::tree, Canon>(tensors, th::tree(chunk_bytes), stream);
-}
-
 }  // namespace
 
 std::vector<th::digest256> device_digests(const std::vector<th::composite_view>& tensors,
@@ -103,15 +91,11 @@ std::vector<th::digest256> device_digests(const std::vector<th::composite_view>&
   }
   const device_guard guard(device);
   const auto stream = reinterpret_cast<cudaStream_t>(stream_handle);
-  if (canonical == "BF16" && nan_rule == th::nan_torch_cpu::name)
-    return run_mode<th::to_bf16_torch_cpu>(tensors, mode, chunk_bytes, stream);
-  if (canonical == "BF16" && nan_rule == th::nan_torch_cuda::name)
-    return run_mode<th::to_bf16_torch_cuda>(tensors, mode, chunk_bytes, stream);
-  if (canonical == "BF16")
-    return run_mode<th::to_bf16>(tensors, mode, chunk_bytes, stream);
-  if (canonical == "F32")
-    return run_mode<th::to_f32>(tensors, mode, chunk_bytes, stream);
-  return run_mode<th::as_stored>(tensors, mode, chunk_bytes, stream);
+  return th::with_canonicalization(canonical, nan_rule, [&](auto canon) {
+    return th::with_digest_mode(mode, chunk_bytes, [&](auto m, auto hasher) {
+      return run<decltype(m), decltype(canon), typename decltype(hasher)::type>(tensors, m, stream);
+    });
+  });
 }
 
 }  // namespace tensorhash_py

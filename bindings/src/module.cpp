@@ -31,6 +31,7 @@
 #include <tensorhash/layout.hpp>
 #include <tensorhash/merkle.hpp>
 #include <tensorhash/progress.hpp>
+#include <tensorhash/runtime_policy.hpp>
 
 #if __has_include(<tensorhash/sglang.hpp>)
 #include <tensorhash/sglang.hpp>
@@ -149,19 +150,7 @@ settings make_settings(const std::string& mode, std::uint64_t chunk_bytes,
 /// Calls `f(Canon{})` with the canonicalisation policy the settings name.
 template <class F>
 decltype(auto) with_canon(const settings& s, F&& f) {
-  if (s.canonical == "BF16") {
-    if (s.nan_rule == th::nan_torch_cpu::name) {
-      return f(th::to_bf16_torch_cpu{});
-    }
-    if (s.nan_rule == th::nan_torch_cuda::name) {
-      return f(th::to_bf16_torch_cuda{});
-    }
-    return f(th::to_bf16{});
-  }
-  if (s.canonical == "F32") {
-    return f(th::to_f32{});
-  }
-  return f(th::as_stored{});
+  return th::with_canonicalization(s.canonical, s.nan_rule, std::forward<F>(f));
 }
 
 // ---- import ----------------------------------------------------------------------------------
@@ -525,27 +514,16 @@ std::vector<std::string> host_hex(const std::vector<th::composite_view>& tensors
     out.reserve(tensors.size());
     const std::uint64_t total = canonical_bytes<Canon>(tensors);
     const bool show = progress && th::progress_bar::wanted(total);
-    if (s.mode == "exact") {
-      th::host_engine<th::exact, Canon> engine(th::exact{}, threads);
-      const th::progress_bar bar(
-          total, [&] { return engine.hashed_bytes(); }, show);
-      for (const auto& d : interruptible_hash(engine, tensors, total)) {
-        out.push_back(d.to_hex());
-      }
-    } else if (s.mode == "blake3") {
-      th::host_engine<th::exact, Canon, th::blake3> engine(th::exact{}, threads);
-      const th::progress_bar bar(
-          total, [&] { return engine.hashed_bytes(); }, show);
-      for (const auto& d : interruptible_hash(engine, tensors, total)) {
-        out.push_back(d.to_hex());
-      }
-    } else if (s.mode == "tree") {
-      th::host_engine<th::tree, Canon> engine(th::tree(s.chunk_bytes), threads);
-      const th::progress_bar bar(
-          total, [&] { return engine.hashed_bytes(); }, show);
-      for (const auto& d : interruptible_hash(engine, tensors, total)) {
-        out.push_back(d.to_hex());
-      }
+    if (!s.is_sglang()) {
+      th::with_digest_mode(s.mode, s.chunk_bytes, [&](auto mode, auto hasher) {
+        th::host_engine<decltype(mode), Canon, typename decltype(hasher)::type> engine(mode,
+                                                                                       threads);
+        const th::progress_bar bar(
+            total, [&] { return engine.hashed_bytes(); }, show);
+        for (const auto& d : interruptible_hash(engine, tensors, total)) {
+          out.push_back(d.to_hex());
+        }
+      });
     } else {
 #if TENSORHASH_PY_WITH_SGLANG
       const auto hex = [&](const std::vector<std::uint64_t>& hs) {

@@ -20,6 +20,7 @@
 #include <tensorhash/manifest.hpp>
 #include <tensorhash/merkle.hpp>
 #include <tensorhash/modes.hpp>
+#include <tensorhash/runtime_policy.hpp>
 #include <tensorhash/sglang.hpp>
 #include <tensorhash/sglang_checksum.hpp>
 #include <tensorhash/view.hpp>

@@ -114,7 +114,7 @@ TENSORHASH_HD void striped_dense_leaves(
     blocks[l] = dense[l] != nullptr ? Tree::dense_blocks(slot[l].bytes) : 0;
     sh.rows[l] = dense[l];
     sh.row_blocks[l] = blocks[l];
-    st[l] = Tree::begin(slot[l].index);
+    st[l] = Tree::begin(slot[l].index, slot[l].bytes, slot[l].leaves == 1);
   });
   const std::uint32_t steps = w.max(blocks);
   w.sync();
@@ -163,7 +163,7 @@ TENSORHASH_HD void striped_dense_leaves(
   }
   w.each([&](std::uint32_t l) {
     if (dense[l] != nullptr) {
-      node[l] = Tree::finish(st[l], dense[l], slot[l].bytes, slot[l].leaves == 1);
+      node[l] = Tree::finish(st[l], dense[l], slot[l].bytes);
     }
   });
 }

@@ -11,9 +11,10 @@
  * of a warp's or a level block's fold) is compressed with ROOT, and
  * the 32-byte digest is that node's chaining value. A tree policy has:
  * - `node_type`: a node as the kernels store and shuffle it (32 bytes);
- * - `leaf_state`, `begin(index)`, `dense_blocks(bytes)`, `absorb(state, words, block)` and
- *   `finish(state, p, bytes, root)`: a dense leaf fed 64-byte blocks as loaded (16
- *   little-endian words) by the striped loads of device_agent.hpp, its last bytes read at `p`;
+ * - `leaf_state`, `begin(index, bytes, root)`, `dense_blocks(bytes)` (its whole 64-byte blocks),
+ *   `absorb(state, words, block)` and `finish(state, p, bytes)`: a dense leaf of `bytes` bytes
+ *   fed its whole blocks as loaded (16 little-endian words) by the striped loads of
+ *   device_agent.hpp, then finished from its tail at `p`;
  * - `leaf<Canon, Loader>(s, t, index, bytes, root)`: leaf `index` of tensor `t` by one thread,
  *   from any layout;
  * - `node(left, right, root)` and `empty_root()`: a parent, and the root of an empty tensor.
@@ -40,7 +41,7 @@ struct rfc6962_tree {
     std::uint32_t carry;  ///< the last byte of the previous block, shifted by the prefix
   };
 
-  TENSORHASH_HD static leaf_state begin(std::uint64_t) noexcept {
+  TENSORHASH_HD static leaf_state begin(std::uint64_t, std::uint32_t, bool) noexcept {
     return {Hasher::initial_state(), 0};
   }
   TENSORHASH_HD static std::uint32_t dense_blocks(std::uint32_t bytes) noexcept {
@@ -50,7 +51,7 @@ struct rfc6962_tree {
     absorb_dense_block<Hasher>(x.st, w, true, x.carry);
   }
   TENSORHASH_HD static node_type finish(const leaf_state& x, const std::uint8_t* p,
-                                        std::uint32_t bytes, bool) noexcept {
+                                        std::uint32_t bytes) noexcept {
     return finish_dense<Hasher>(x.st, p, bytes, true, x.carry);
   }
   template <class Canon, class Loader>
@@ -71,45 +72,54 @@ struct blake3_tree {
   struct leaf_state {
     blake3::cv_words cv;
     std::uint64_t counter;
+    std::uint32_t end_block;  ///< the whole block that ends the chunk, or ~0 (a tail ends it)
+    std::uint32_t end_flags;  ///< CHUNK_END, and ROOT for a tensor of one chunk
   };
 
   /// BLAKE3's chunk: the device schedule's leaf size when this tree is built.
   static constexpr std::uint64_t chunk_bytes = blake3::chunk_bytes;
 
-  TENSORHASH_HD static leaf_state begin(std::uint64_t index) noexcept {
-    return {blake3::iv_cv(), index};
+  /// Chunk `index` of `bytes` (1 to 1024) bytes, the tensor's only one when `root`.
+  TENSORHASH_HD static leaf_state begin(std::uint64_t index, std::uint32_t bytes,
+                                        bool root) noexcept {
+    return {blake3::iv_cv(), index, bytes % 64 == 0 ? bytes / 64 - 1 : ~std::uint32_t{0},
+            blake3::chunk_end | (root ? std::uint32_t{blake3::root} : 0u)};
   }
-  /// Whole blocks before the last: the last block is compressed with CHUNK_END by `finish`.
   TENSORHASH_HD static std::uint32_t dense_blocks(std::uint32_t bytes) noexcept {
-    return bytes == 0 ? 0 : (bytes - 1) / 64;
+    return bytes / 64;
   }
+  /// Whole block `block`; the chunk's last block (a full one) with its end flags, so that no
+  /// block is read twice or byte by byte.
   TENSORHASH_HD static void absorb(leaf_state& x, std::uint32_t (&w)[16],
                                    std::uint32_t block) noexcept {
     blake3::compress_in_place(x.cv, w, x.counter, blake3::block_bytes,
-                              block == 0 ? std::uint32_t{blake3::chunk_start} : 0u);
+                              (block == 0 ? std::uint32_t{blake3::chunk_start} : 0u) |
+                                  (block == x.end_block ? x.end_flags : 0u));
   }
-  TENSORHASH_HD static node_type finish(leaf_state x, const std::uint8_t* p, std::uint32_t bytes,
-                                        bool root) noexcept {
+  TENSORHASH_HD static node_type finish(leaf_state x, const std::uint8_t* p,
+                                        std::uint32_t bytes) noexcept {
     const std::uint32_t done = 64 * dense_blocks(bytes);
+    if (done == bytes) {
+      return as_node(x.cv);  // absorb compressed the last block with its end flags
+    }
     std::uint32_t m[16];
     blake3::load_block(m, p + done, bytes - done);
-    const std::uint32_t flags = (done == 0 ? std::uint32_t{blake3::chunk_start} : 0u) |
-                                blake3::chunk_end | (root ? std::uint32_t{blake3::root} : 0u);
+    const std::uint32_t flags = (done == 0 ? std::uint32_t{blake3::chunk_start} : 0u) | x.end_flags;
     blake3::compress_in_place(x.cv, m, x.counter, bytes - done, flags);
     return as_node(x.cv);
   }
   template <class Canon, class Loader>
   TENSORHASH_HD static node_type leaf(const schedule_view& s, std::uint64_t t, std::uint64_t index,
                                       std::uint32_t bytes, bool root) noexcept {
-    const std::uint64_t offset = index * blake3::chunk_bytes;
+    const std::uint64_t offset = index * s.chunk;  // s.chunk == chunk_bytes (device_plan)
     if (const std::uint8_t* p = dense_span(s, t, offset, bytes)) {
-      leaf_state x = begin(index);
+      leaf_state x = begin(index, bytes, root);
       for (std::uint32_t b = 0; b < dense_blocks(bytes); ++b) {
         std::uint32_t w[16];
         load_block_words<Loader>(p + 64 * b, w);
         absorb(x, w, b);
       }
-      return finish(x, p, bytes, root);
+      return finish(x, p, bytes);
     }
     const composite_desc& c = s.composites[t];
     blake3::chunk_state chunk;
