@@ -274,6 +274,48 @@ def blake3_digest(message, length=32):
     return out[:length].hex()
 
 
+BLAKE3_LEAF_BYTES = 1 << 20  # a BLAKE3 manifest leaf: an aligned subtree of 1024 chunks
+
+
+def blake3_leaves(message):
+    """Leaves of a BLAKE3 manifest entry (format.md §4.3a), hex: none for an empty message, the
+    digest for one of at most 1 MiB, else each 1 MiB subtree's chaining value (not the root)."""
+    if not message:
+        return []
+    if len(message) <= BLAKE3_LEAF_BYTES:
+        return [blake3_digest(message)]
+    out = []
+    for j in range(0, len(message), BLAKE3_LEAF_BYTES):
+        node = _blake3_node(message[j:j + BLAKE3_LEAF_BYTES], j // 1024)
+        out.append(struct.pack("<8I", *blake3_compress(*node[:4], node[4])[:8]).hex())
+    return out
+
+
+def blake3_root(leaves):
+    """The BLAKE3 digest from its leaves (`blake3_leaves`): aligned subtrees of equal size but
+    the last, so BLAKE3's tree over them splits at the largest power of two, as RFC 6962 does."""
+    if not leaves:
+        return blake3_digest(b"")
+    if len(leaves) == 1:
+        return leaves[0]
+
+    def cv_of(cvs):  # the chaining value of the subtree over cvs
+        if len(cvs) == 1:
+            return cvs[0]
+        n = node(cvs)
+        return struct.pack("<8I", *blake3_compress(*n[:4], n[4])[:8])
+
+    def node(cvs):  # (cv, block, counter, block_len, flags) of the parent over cvs
+        left = 1
+        while left * 2 < len(cvs):
+            left *= 2
+        return list(BLAKE3_IV), cv_of(cvs[:left]) + cv_of(cvs[left:]), 0, 64, _PARENT
+
+    cv, block, counter, block_len, flags = node([bytes.fromhex(x) for x in leaves])
+    return struct.pack("<8I", *blake3_compress(cv, block, counter, block_len,
+                                                flags | _ROOT)[:8]).hex()
+
+
 def digest(buf, dtype, shape, strides=None, offset=0, mode="tree",
            chunk_bytes=DEFAULT_CHUNK_BYTES, canon=None, nan_rule="canonical"):
     """Digest of a tensor view as tensorhash computes it.
@@ -422,8 +464,9 @@ def engine_aggregate(rank_hexes):
 
 
 def manifest(tensors, mode="tree", chunk_bytes=DEFAULT_CHUNK_BYTES, canon=None,
-             nan_rule="canonical"):
-    """The manifest document of {name: (dtype, shape, raw_bytes)} (contiguous tensors)."""
+             nan_rule="canonical", leaves=False):
+    """The manifest document of {name: (dtype, shape, raw_bytes)} (contiguous tensors); with
+    `leaves` (tree, blake3) each tensor's leaves too (format.md §4.2, §4.3a)."""
     algorithms = {"exact": "sha256", "tree": "sha256-tree", "blake3": "blake3",
                   "sglang": "sglang-hash64", "sglang-cpu": "sha256-prefix64"}
     if mode not in algorithms:
@@ -440,6 +483,13 @@ def manifest(tensors, mode="tree", chunk_bytes=DEFAULT_CHUNK_BYTES, canon=None,
         entries[name] = {"dtype": dtype, "shape": list(shape),
                          "digest": digest(raw, dtype, shape, mode=mode, chunk_bytes=chunk_bytes,
                                           canon=canon, nan_rule=nan_rule)}
+        if leaves:
+            message = canonical_bytes(raw, dtype, shape, None, 0, canon, nan_rule)
+            hexes = blake3_leaves(message) if mode == "blake3" else [
+                leaf_hash(message[i:i + chunk_bytes]).hex()
+                for i in range(0, len(message), chunk_bytes)]
+            if hexes:
+                entries[name]["leaves"] = hexes
     doc["tensors"] = entries
     doc["aggregate"] = rank_aggregate({n: e["digest"] for n, e in entries.items()})
     return doc

@@ -210,3 +210,47 @@ TEST_CASE("BLAKE3 manifests: make_manifest, JSON round trip, and compare refuses
   leaves["tensors"]["a"]["leaves"] = nlohmann::json::array({rep("00")});
   CHECK(code_of([&] { manifest_from_json(leaves.dump(), "b3.json"); }) == errc::parse_error);
 }
+
+TEST_CASE("BLAKE3 manifests with leaves: 1 MiB subtrees, checked on reading, located by diff",
+          "[manifest][blake3][leaves]") {
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  auto bytes = test_util::random_bytes(3 * mib + 100, 23);
+  const std::vector<tensor_view> views = {
+      tensor_view(bytes.data(), dtype::U8, {std::int64_t(3 * mib + 100)}),
+      tensor_view(bytes.data(), dtype::U8, {std::int64_t(mib)}),
+      tensor_view(bytes.data(), dtype::U8, {0})};
+  host_engine<exact, as_stored, blake3> engine(exact{}, 2);
+  const manifest m = make_manifest(engine, {"big", "one", "none"}, views, true);
+  CHECK(m.settings().leaf_bytes() == blake3_leaf_bytes);
+  const auto& big = m.tensors().at("big");
+  REQUIRE(big.leaves.size() == 4);  // ceil((3 MiB + 100) / 1 MiB)
+  CHECK(big.digest == blake3_digest(bytes.data(), 3 * mib + 100));
+  CHECK(blake3_root(big.leaves) == big.digest);
+  // A tensor of at most one subtree records its digest as its one leaf; an empty one none.
+  CHECK(m.tensors().at("one").leaves == std::vector<digest256>{blake3_digest(bytes.data(), mib)});
+  CHECK(m.tensors().at("none").leaves.empty());
+  const manifest back = manifest_from_json(to_json(m).dump(), "b3.json");
+  CHECK(back.tensors().at("big").leaves == big.leaves);
+
+  // One byte changed in the third MiB: only leaf 2 differs, and diff_leaves names its bytes.
+  bytes[2 * mib + 77] ^= 1;
+  const manifest changed = make_manifest(engine, {"big", "one", "none"}, views, true);
+  const auto& leaves = changed.tensors().at("big").leaves;
+  for (std::size_t j = 0; j < 4; ++j) {
+    CHECK((leaves[j] != big.leaves[j]) == (j == 2));
+  }
+  const auto d = diff_leaves(big.leaves, leaves, blake3_leaf_bytes, 3 * mib + 100, 1, 16);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].byte_begin == 2 * mib);
+  CHECK(d[0].byte_end == 3 * mib);
+
+  // Reading checks the count and the root.
+  auto j = to_json(m);
+  j["tensors"]["big"]["leaves"].erase(3);
+  CHECK_THROWS_WITH(manifest_from_json(j.dump(), "b3.json"),
+                    Catch::Contains("3 leaves, but its 3145828 bytes make 4 chunks"));
+  j = to_json(m);
+  std::swap(j["tensors"]["big"]["leaves"][0], j["tensors"]["big"]["leaves"][1]);
+  CHECK_THROWS_WITH(manifest_from_json(j.dump(), "b3.json"),
+                    Catch::Contains("leaves do not hash to its digest"));
+}

@@ -6,7 +6,7 @@
 //   tensorhash expect PATH... --engine sglang --tp N [--mode sglang|sglang-cpu] [--as BF16|F32]
 //                             [--nan-rule R] [--config config.json] [--threads N] [-o FILE]
 //   tensorhash compare EXPECTED.json ACTUAL.json       (manifests or SGLang replies)
-//   tensorhash diff A B [--chunk-bytes N] [--as BF16|F32] [--all-chunks]
+//   tensorhash diff A B [--hasher sha256|blake3] [--chunk-bytes N] [--as BF16|F32] [--all-chunks]
 //                       (manifests with leaves, SGLang replies, or safetensors files/directories)
 // Exit codes: 0 success or no difference, 1 differences found, 2 bad input or usage.
 // On error nothing is written.
@@ -203,7 +203,7 @@ th::digest256 as_digest(std::uint64_t h) {
 template <class Mode, class Canon, class Hasher = th::sha256>
 th::manifest hash_on_cpu(const checkpoint& c, const hash_options& o, Mode mode) {
   auto engine = cpu_engine<Mode, Canon, Hasher>(mode, o.threads);
-  if constexpr (std::is_same_v<Mode, th::tree>) {
+  if constexpr (std::is_same_v<Mode, th::tree> || th::is_blake3_v<Hasher>) {
     if (o.leaves) {
       return th::make_manifest(engine, c.names, c.views, true);
     }
@@ -274,12 +274,8 @@ th::digest_settings settings_of(const hash_options& o) {
         "tree chunk_bytes must be a power of two from 1024 to 16777216, got " + o.chunk_text.text);
   }
   s.chunk_bytes = o.mode == "tree" ? th::tree(o.chunk_bytes()).chunk_bytes() : 0;
-  if (o.leaves && o.mode != "tree") {
-    throw th::error(th::errc::invalid_argument,
-                    o.hasher == "blake3"
-                        ? "--leaves records SHA-256 tree leaves: BLAKE3 manifests have none "
-                          "(use --hasher sha256 --mode tree)"
-                        : "--leaves needs --mode tree");
+  if (o.leaves && o.mode != "tree" && o.hasher != "blake3") {
+    throw th::error(th::errc::invalid_argument, "--leaves needs --mode tree or --hasher blake3");
   }
   if (!o.canonical.empty())
     s.canonical_dtype = th::dtype_from_string(o.canonical);
@@ -411,7 +407,7 @@ bool is_manifest(const std::string& path) {
 /// Leaf digests of a checkpoint's tensors, as manifest entries with leaves.
 th::manifest leaves_of(const std::string& path, const hash_options& o) {
   hash_options with = o;
-  with.mode = "tree";
+  with.mode = o.hasher == "blake3" ? "exact" : "tree";
   with.leaves = true;
   const checkpoint c = open_checkpoint({path});
   th::manifest m = hash_checkpoint(c, with, "cpu");
@@ -419,7 +415,9 @@ th::manifest leaves_of(const std::string& path, const hash_options& o) {
   return m;
 }
 
-int run_diff(const std::string& a, const std::string& b, const hash_options& o, bool all_chunks) {
+int run_diff(const std::string& a, const std::string& b, hash_options o, bool all_chunks) {
+  if (o.hasher == "blake3")
+    o.mode = "exact";
   settings_of(o);  // the chunk size and NaN rule, as hash checks them, before any file is read
   // An SGLang reply holds one hash per tensor and no chunks: its differences are the tensors
   // and GPUs that compare names.
@@ -435,10 +433,9 @@ int run_diff(const std::string& a, const std::string& b, const hash_options& o, 
   }
   const th::manifest& expected = std::get<th::manifest>(doc_a);
   const th::manifest& actual = std::get<th::manifest>(doc_b);
-  if (expected.settings().algorithm != th::tree::algorithm ||
-      expected.settings() != actual.settings()) {
+  if (expected.settings().leaf_bytes() == 0 || expected.settings() != actual.settings()) {
     throw th::error(th::errc::invalid_argument,
-                    "diff needs two tree digests with the same settings (" +
+                    "diff needs two tree or BLAKE3 digests with the same settings (" +
                         expected.settings().describe() + " vs " + actual.settings().describe() +
                         ")");
   }
@@ -455,7 +452,7 @@ int run_diff(const std::string& a, const std::string& b, const hash_options& o, 
     for (auto d : e.shape)
       numel *= static_cast<std::uint64_t>(d);
     const auto element = th::size_of(expected.settings().canonical_dtype_for(e.type));
-    const auto chunks = th::diff_leaves(e.leaves, g.leaves, expected.settings().chunk_bytes,
+    const auto chunks = th::diff_leaves(e.leaves, g.leaves, expected.settings().leaf_bytes(),
                                         numel * element, element, SIZE_MAX);
     const std::size_t shown = all_chunks ? chunks.size() : std::min<std::size_t>(chunks.size(), 16);
     for (std::size_t i = 0; i < shown; ++i) {
@@ -589,7 +586,9 @@ int main(int argc, char** argv) {
   hash->add_option("--device", o.device, "where to hash")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
-  hash->add_flag("--leaves", o.leaves, "also record tree leaf digests (for diff)");
+  hash->add_flag("--leaves", o.leaves,
+                 "also record leaf digests for diff (tree: each chunk's; blake3: each 1 MiB "
+                 "subtree's)");
   hash->add_option("--threads", o.threads, threads_help);
   hash->add_option("-o,--output", out, "manifest file to write (default: print to stdout)");
   hash->footer(
@@ -636,6 +635,11 @@ int main(int argc, char** argv) {
       ->required();
   diff->add_option("actual", actual, "manifest with leaves, SGLang reply, or safetensors file/dir")
       ->required();
+  diff->add_option("--hasher", o.hasher,
+                   "sha256 (tree leaves of --chunk-bytes) or blake3 (1 MiB subtrees), for "
+                   "safetensors inputs")
+      ->check(CLI::IsMember({"sha256", "blake3"}))
+      ->capture_default_str();
   add_digest_options(diff, o);
   bool all_chunks = false;
   diff->add_flag("--all-chunks", all_chunks, "list every differing chunk (default: the first 16)");

@@ -606,11 +606,18 @@ nb::list py_digests(nb::handle items, const std::string& mode, std::uint64_t chu
   return out;
 }
 
-/// leaves(items, chunk_bytes, canonical, nan_rule, threads, labels)
-///   -> list of (root hex, [leaf hex...], dtype, shape); host tensors only
-nb::list py_leaves(nb::handle items, std::uint64_t chunk_bytes, const std::string& canonical,
-                   const std::string& nan_rule, unsigned threads, nb::handle labels) {
-  const settings s = make_settings("tree", chunk_bytes, canonical, nan_rule);
+/// leaves(items, mode, chunk_bytes, canonical, nan_rule, threads, labels)
+///   -> list of (root hex, [leaf hex...], dtype, shape); host tensors only. mode "tree": the
+///   chunks' leaves; "blake3": the 1 MiB subtrees' chaining values (format.md §4.3a)
+nb::list py_leaves(nb::handle items, const std::string& mode, std::uint64_t chunk_bytes,
+                   const std::string& canonical, const std::string& nan_rule, unsigned threads,
+                   nb::handle labels) {
+  if (mode != "tree" && mode != "blake3") {
+    throw th::error(
+        th::errc::invalid_argument,
+        "leaves exist in mode \"tree\" and for hasher \"blake3\", not in mode \"" + mode + "\"");
+  }
+  const settings s = make_settings(mode, chunk_bytes, canonical, nan_rule);
   batch b = import_batch(items, labels);
   if (b.any_cuda) {
     throw th::error(th::errc::wrong_memory_space,
@@ -623,16 +630,25 @@ nb::list py_leaves(nb::handle items, std::uint64_t chunk_bytes, const std::strin
     nb::gil_scoped_release release;
     with_canon(s, [&](auto canon) {
       using Canon = decltype(canon);
-      th::host_engine<th::tree, Canon> engine(th::tree(s.chunk_bytes),
-                                              threads_for(threads, b.bytes));
-      for (const auto& c : b.tensors) {
-        const auto leaves = engine.leaves(c);
-        std::vector<std::string> hex;
-        hex.reserve(leaves.size());
-        for (const auto& l : leaves) {
-          hex.push_back(l.to_hex());
+      const auto run = [&](auto m, auto hasher) {
+        using Hasher = typename decltype(hasher)::type;
+        th::host_engine<decltype(m), Canon, Hasher> engine(m, threads_for(threads, b.bytes));
+        for (const auto& c : b.tensors) {
+          const auto leaves = engine.leaves(c);
+          std::vector<std::string> hex;
+          hex.reserve(leaves.size());
+          for (const auto& l : leaves) {
+            hex.push_back(l.to_hex());
+          }
+          const th::digest256 root =
+              th::is_blake3_v<Hasher> ? th::blake3_root(leaves) : th::merkle_root(leaves);
+          result.emplace_back(root.to_hex(), std::move(hex));
         }
-        result.emplace_back(th::merkle_root(leaves).to_hex(), std::move(hex));
+      };
+      if (s.mode == "blake3") {
+        run(th::exact{}, th::hasher_tag<th::blake3>{});
+      } else {
+        run(th::tree(s.chunk_bytes), th::hasher_tag<th::sha256>{});
       }
     });
   }
@@ -774,7 +790,8 @@ nb::tuple py_sglang_compare(const std::string& expected_text, const std::string&
 #endif
 
 /// merkle_root(leaves as 32-byte bytes objects) -> hex
-std::string py_merkle_root(const std::vector<nb::bytes>& leaves) {
+/// The 32-byte digests of `leaves` (Python bytes), checked.
+std::vector<th::digest256> leaf_digests(const std::vector<nb::bytes>& leaves) {
   std::vector<th::digest256> d(leaves.size());
   for (std::size_t i = 0; i < leaves.size(); ++i) {
     if (leaves[i].size() != 32) {
@@ -784,8 +801,19 @@ std::string py_merkle_root(const std::vector<nb::bytes>& leaves) {
     }
     std::memcpy(d[i].bytes, leaves[i].c_str(), 32);
   }
+  return d;
+}
+
+std::string py_merkle_root(const std::vector<nb::bytes>& leaves) {
+  const auto d = leaf_digests(leaves);
   nb::gil_scoped_release release;
   return th::merkle_root(d).to_hex();
+}
+
+std::string py_blake3_root(const std::vector<nb::bytes>& leaves) {
+  const auto d = leaf_digests(leaves);
+  nb::gil_scoped_release release;
+  return th::blake3_root(d).to_hex();
 }
 
 nb::dict py_build_info() {
@@ -868,8 +896,8 @@ NB_MODULE(_core, m) {
   m.def("digests", &py_digests, nb::arg("items"), nb::arg("mode"), nb::arg("chunk_bytes"),
         nb::arg("canonical"), nb::arg("nan_rule"), nb::arg("threads"), nb::arg("stream"),
         nb::arg("labels").none(), nb::arg("progress") = false);
-  m.def("leaves", &py_leaves, nb::arg("items"), nb::arg("chunk_bytes"), nb::arg("canonical"),
-        nb::arg("nan_rule"), nb::arg("threads"), nb::arg("labels").none());
+  m.def("leaves", &py_leaves, nb::arg("items"), nb::arg("mode"), nb::arg("chunk_bytes"),
+        nb::arg("canonical"), nb::arg("nan_rule"), nb::arg("threads"), nb::arg("labels").none());
   m.def("sglang_diffusion_digest", &py_sglang_diffusion_digest, nb::arg("item"),
         nb::arg("canonical"), nb::arg("nan_rule"));
   m.def("sglang_weights_checksum", &py_sglang_weights_checksum, nb::arg("names"), nb::arg("items"),
@@ -883,6 +911,7 @@ NB_MODULE(_core, m) {
         nb::arg("actual_text"), nb::arg("actual_label"));
 #endif
   m.def("merkle_root", &py_merkle_root, nb::arg("leaves"));
+  m.def("blake3_root", &py_blake3_root, nb::arg("leaves"));
   nb::class_<py_map_guard>(m, "MapGuard")
       .def(nb::init<nb::handle>(), nb::arg("mapping"))
       .def_prop_ro("faulted", &py_map_guard::faulted)

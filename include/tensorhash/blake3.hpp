@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 TENSORHASH_NAMESPACE_BEGIN
 
@@ -120,6 +121,35 @@ inline digest256 blake3_digest(const void* data, std::size_t len) noexcept {
   blake3_stream s;
   s.update(data, len);
   return s.digest();
+}
+
+/// Canonical bytes under each leaf of a BLAKE3 manifest (docs/format.md §4.3a): the aligned
+/// subtrees of 1024 chunks, whose chaining values locate a difference to 1 MiB.
+inline constexpr std::uint64_t blake3_leaf_bytes = std::uint64_t{1} << 20;
+
+/**
+ * @brief A tensor's BLAKE3 digest from its leaves (format.md §4.3a): none for an empty tensor
+ *        (BLAKE3 of nothing), the digest itself for a tensor of at most one leaf's bytes, else
+ *        the chaining values of its 1 MiB subtrees, whose tree (ROOT on the top parent) this
+ *        computes. `host_engine<exact, Canon, blake3>::leaves` gives them.
+ */
+inline digest256 blake3_root(const std::vector<digest256>& leaves) {
+  if (leaves.empty()) {
+    return blake3_digest(nullptr, 0);
+  }
+  if (leaves.size() == 1) {
+    return leaves.front();
+  }
+  std::vector<std::uint8_t> cvs(32 * leaves.size()), scratch(16 * leaves.size() + 32);
+  for (std::size_t i = 0; i < leaves.size(); ++i) {
+    for (int b = 0; b < 32; ++b) {
+      cvs[32 * i + b] = leaves[i].bytes[b];
+    }
+  }
+  digest256 d{};
+  detail::blake3::reduce<blake3_impl::automatic>(cvs.data(), leaves.size(), scratch.data())
+      .root_bytes(0, d.bytes, sizeof d.bytes);
+  return d;
 }
 
 TENSORHASH_NAMESPACE_END

@@ -216,20 +216,39 @@ class host_engine {
   void cancel() noexcept { stop_.store(true, std::memory_order_relaxed); }
 
   /**
-   * @brief The ordered leaf digests of one tensor's tree (tree mode only): what ranks exchange
-   *        to compose a tree from shards or to locate a difference, 32 bytes per chunk.
-   *        `merkle_root(leaves(t)) == hash(t)`.
+   * @brief The ordered leaf digests of one tensor: what ranks exchange to compose a tree from
+   *        shards or to locate a difference. Tree mode: one per chunk, `merkle_root(leaves(t))
+   *        == hash(t)`. BLAKE3: one per 1 MiB subtree (docs/format.md §4.3a; none for an empty
+   *        tensor, the digest itself for one of at most 1 MiB), `blake3_root(leaves(t)) ==
+   *        hash(t)`.
    */
   template <class Tensor>
   std::vector<digest_type> leaves(const Tensor& tensor) {
-    static_assert(std::is_same_v<Mode, tree>,
-                  "tensorhash: leaf digests exist in tree mode only; use host_engine<tree, ...>");
+    static_assert(std::is_same_v<Mode, tree> || is_blake3_v<Hasher>,
+                  "tensorhash: leaf digests exist in tree mode and for BLAKE3; use "
+                  "host_engine<tree, ...> or host_engine<exact, Canon, blake3>");
     if (stop_.load(std::memory_order_relaxed)) {
       throw error(errc::cancelled, "hashing cancelled: this engine was cancelled; make a new one");
     }
     std::vector<reader_type> readers;
     readers.emplace_back(checked(detail::as_composite(tensor), 0));
-    return hash_leaves(readers).leaves;
+    if constexpr (is_blake3_v<Hasher>) {
+      const blake3_table table = hash_subtrees(readers);
+      const std::uint64_t n = table.first[1];
+      if (readers[0].size() == 0) {
+        return {};
+      }
+      if (n == 1) {
+        return {table.roots[0]};
+      }
+      std::vector<digest_type> out(n);
+      for (std::uint64_t j = 0; j < n; ++j) {
+        std::copy_n(table.cvs.data() + 32 * j, 32, out[j].bytes);
+      }
+      return out;
+    } else {
+      return hash_leaves(readers).leaves;
+    }
   }
 
  private:
@@ -290,18 +309,30 @@ class host_engine {
     std::copy(result.begin(), result.end(), out);
   }
 
-  /// BLAKE3 of each tensor: its bytes cut into 1 MiB subtrees, all subtrees of the batch spread
-  /// over the pool, then each tensor's subtree CVs reduced to its root.
-  void hash_blake3(const std::vector<reader_type>& readers, digest_type* out) {
+  /// BLAKE3 subtrees of a batch: tensor i owns subtrees [first[i], first[i+1]) (an empty tensor
+  /// one); `cvs` holds their chaining values, `roots[i]` the digest of a one-subtree tensor.
+  struct blake3_table {
+    std::vector<std::uint64_t> first;
+    std::vector<std::uint8_t> cvs;
+    std::vector<digest_type> roots;
+  };
+
+  /// Every tensor's bytes cut into 1 MiB subtrees, all subtrees of the batch spread over the pool.
+  blake3_table hash_subtrees(const std::vector<reader_type>& readers) {
     namespace b3 = detail::blake3;
-    std::vector<std::uint64_t> first(readers.size() + 1, 0);
+    static_assert(b3::subtree_bytes == blake3_leaf_bytes,
+                  "the engine's subtrees are the manifests' BLAKE3 leaves");
+    blake3_table table;
+    table.first.assign(readers.size() + 1, 0);
     for (std::size_t i = 0; i < readers.size(); ++i) {
       const std::uint64_t bytes = readers[i].size();
-      first[i + 1] = first[i] + std::max<std::uint64_t>(1, bytes / b3::subtree_bytes +
-                                                               (bytes % b3::subtree_bytes != 0));
+      table.first[i + 1] =
+          table.first[i] +
+          std::max<std::uint64_t>(1, bytes / b3::subtree_bytes + (bytes % b3::subtree_bytes != 0));
     }
-    std::vector<std::uint8_t> cvs(32 * first.back());
-    std::vector<digest_type> result(readers.size());
+    const auto& first = table.first;
+    table.cvs.resize(32 * first.back());
+    table.roots.resize(readers.size());
     const std::uint64_t grain =
         std::clamp<std::uint64_t>(first.back() / (8 * std::uint64_t{pool_.size()}), 1, 8);
     pool_.parallel_for(first.back(), grain, [&](std::uint64_t b, std::uint64_t e) {
@@ -320,23 +351,30 @@ class host_engine {
         const std::uint64_t bytes = std::min(b3::subtree_bytes, r.size() - offset);
         const b3::output node = h.hash(r, offset, bytes);
         if (first[t + 1] - first[t] == 1) {
-          node.root_bytes(0, result[t].bytes, sizeof result[t].bytes);
+          node.root_bytes(0, table.roots[t].bytes, sizeof table.roots[t].bytes);
         } else {
-          b3::store_cv(cvs.data() + 32 * j, node.chaining_value());
+          b3::store_cv(table.cvs.data() + 32 * j, node.chaining_value());
         }
         hashed_.fetch_add(bytes, std::memory_order_relaxed);
       }
     });
+    return table;
+  }
+
+  /// BLAKE3 of each tensor: its subtrees' chaining values reduced to its root.
+  void hash_blake3(const std::vector<reader_type>& readers, digest_type* out) {
+    namespace b3 = detail::blake3;
+    blake3_table table = hash_subtrees(readers);
     std::vector<std::uint8_t> scratch;
     for (std::size_t t = 0; t < readers.size(); ++t) {
-      const std::uint64_t n = first[t + 1] - first[t];
+      const std::uint64_t n = table.first[t + 1] - table.first[t];
       if (n > 1) {
         scratch.resize(16 * n + 32);
-        b3::reduce<Hasher::impl>(cvs.data() + 32 * first[t], n, scratch.data())
-            .root_bytes(0, result[t].bytes, sizeof result[t].bytes);
+        b3::reduce<Hasher::impl>(table.cvs.data() + 32 * table.first[t], n, scratch.data())
+            .root_bytes(0, table.roots[t].bytes, sizeof table.roots[t].bytes);
       }
     }
-    std::copy(result.begin(), result.end(), out);
+    std::copy(table.roots.begin(), table.roots.end(), out);
   }
 
   /// Leaf digests of every tensor of a batch in one array; tensor i owns [first[i], first[i+1]).

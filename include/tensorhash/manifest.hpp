@@ -68,6 +68,14 @@ struct digest_settings {
 
   /// @return bytes per digest: 8 for SGLang's 64-bit algorithms (sglang.hpp), whose digests a
   ///         manifest keeps in the first 8 bytes of a digest256 (big-endian), else 32
+  /// @return canonical bytes under each leaf a manifest of these settings may record: the
+  /// tree's chunk, BLAKE3's 1 MiB subtree (format.md §4.3a), 0 where there are no leaves
+  std::uint64_t leaf_bytes() const noexcept {
+    return algorithm == tree::algorithm     ? chunk_bytes
+           : algorithm == blake3::algorithm ? blake3_leaf_bytes
+                                            : 0;
+  }
+
   std::uint32_t digest_bytes() const noexcept {
     return algorithm == sglang64::algorithm || algorithm == sglang_cpu64::algorithm ? 8 : 32;
   }
@@ -209,7 +217,8 @@ inline manifest make_manifest(const digest_settings& settings,
 
 /**
  * @brief Hashes named host tensors with `engine` into a manifest.
- * @param with_leaves also record every tree leaf digest (tree mode), for chunk-level diffs
+ * @param with_leaves also record every tensor's leaf digests (tree mode: its chunks; BLAKE3:
+ *        its 1 MiB subtrees), for chunk-level diffs
  */
 template <class Mode, class Canon, class Hasher, class Tuning>
 manifest make_manifest(host_engine<Mode, Canon, Hasher, Tuning>& engine,
@@ -219,14 +228,15 @@ manifest make_manifest(host_engine<Mode, Canon, Hasher, Tuning>& engine,
                 "tensorhash: manifests record SHA-256 or BLAKE3 digests; use a host_engine with "
                 "tensorhash::sha256 or tensorhash::blake3");
   const digest_settings settings = digest_settings::of<Mode, Canon, Hasher>(engine.mode());
-  if constexpr (std::is_same_v<Mode, tree>) {
+  if constexpr (std::is_same_v<Mode, tree> || is_blake3_v<Hasher>) {
     if (with_leaves) {
-      // One pass: each tensor's leaves, and its root from them (merkle_root(leaves) == hash).
+      // One pass: each tensor's leaves, and its digest from them (== engine.hash).
       std::vector<std::vector<digest256>> leaves;
       std::vector<digest256> roots;
       for (const auto& v : views) {
         leaves.push_back(engine.leaves(v));
-        roots.push_back(merkle_root(leaves.back()));
+        roots.push_back(is_blake3_v<Hasher> ? blake3_root(leaves.back())
+                                            : merkle_root(leaves.back()));
       }
       return make_manifest(settings, names, views, roots, leaves);
     }

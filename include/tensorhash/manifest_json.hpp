@@ -16,6 +16,7 @@
  */
 #pragma once
 
+#include <tensorhash/blake3.hpp>
 #include <tensorhash/config.hpp>
 #include <tensorhash/detail/file_io.hpp>
 #include <tensorhash/detail/json_strict.hpp>
@@ -197,16 +198,18 @@ inline manifest manifest_from_json(const std::string& text, const std::string& l
       }
     }
     if (!e.leaves.empty()) {
-      if (s.algorithm != tree::algorithm) {
-        throw error(errc::parse_error, where + ": leaves in a manifest that is not sha256-tree");
+      if (s.leaf_bytes() == 0) {
+        throw error(errc::parse_error,
+                    where + ": leaves in a manifest that is not sha256-tree or blake3");
       }
-      const std::uint64_t chunks = (bytes + s.chunk_bytes - 1) / s.chunk_bytes;
+      const std::uint64_t chunks = (bytes + s.leaf_bytes() - 1) / s.leaf_bytes();
       if (e.leaves.size() != chunks) {
         throw error(errc::parse_error, where + ": " + std::to_string(e.leaves.size()) +
                                            " leaves, but its " + std::to_string(bytes) +
                                            " bytes make " + std::to_string(chunks) + " chunks");
       }
-      if (merkle_root<sha256>(e.leaves) != e.digest) {
+      if ((s.algorithm == blake3::algorithm ? blake3_root(e.leaves)
+                                            : merkle_root<sha256>(e.leaves)) != e.digest) {
         throw error(errc::parse_error, where + ": leaves do not hash to its digest");
       }
     }

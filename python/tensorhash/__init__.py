@@ -44,6 +44,7 @@ NAN_RULES = _t.NAN_RULES
 
 __all__ = [
     "Error", "ERROR_CODES", "build_info", "digest", "digests", "leaves", "merkle_root",
+    "blake3_root",
     "compose_tree", "manifest", "checkpoint_manifest", "compare", "Comparison", "Mismatch",
     "MetadataDifference", "ChunkDifference", "diff_leaves", "load", "save", "loads", "dumps",
     "validate", "describe_settings", "Layout", "LAYOUT_KINDS", "covered_part",
@@ -123,19 +124,35 @@ def digests(tensors: Union[Mapping[str, Any], Sequence[Any]], mode: Optional[str
 
 
 def leaves(x: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, as_dtype: AsDtype = None,
-           nan_rule: str = "canonical", *, threads: Optional[int] = None) -> List[str]:
-    """The tree's leaf digests (hex, in chunk order) of a host tensor: 32 bytes per chunk, what
-    ranks exchange to locate a difference (`diff_leaves`) or to compose a full tensor's digest
-    from dim-0 shards (`compose_tree`). ``merkle_root(leaves(x)) == digest(x)``."""
-    canonical = _t.check_settings("tree", chunk_bytes, as_dtype, nan_rule)
+           nan_rule: str = "canonical", *, hasher: str = "sha256",
+           threads: Optional[int] = None) -> List[str]:
+    """The leaf digests (hex, in order) of a host tensor: with SHA-256 its tree's, 32 bytes per
+    chunk, what ranks exchange to locate a difference (`diff_leaves`) or to compose a full
+    tensor's digest from dim-0 shards (`compose_tree`), ``merkle_root(leaves(x)) ==
+    digest(x)``; with ``hasher="blake3"`` the chaining values of its 1 MiB subtrees
+    (format.md §4.3a; chunk_bytes unused), ``blake3_root(leaves(x, hasher="blake3")) ==
+    digest(x, hasher="blake3")``."""
+    mode = _t.core_mode("tree" if hasher == "sha256" else None, hasher)
+    canonical = _t.check_settings(mode, chunk_bytes, as_dtype, nan_rule)
     p = _t.prepare(x, "tensor")
-    return list(_t.run_leaves([p], None, chunk_bytes, canonical, nan_rule,
+    return list(_t.run_leaves([p], None, mode, chunk_bytes, canonical, nan_rule,
                               _t.threads_arg(threads))[0][1])
 
 
 def merkle_root(leaf_digests: Sequence[Union[str, bytes]]) -> str:
     """RFC 6962 Merkle Tree Hash over leaf digests (hex strings or 32-byte values), as hex;
     the empty list gives SHA-256 of nothing."""
+    return _core.merkle_root(_leaf_bytes(leaf_digests))
+
+
+def blake3_root(leaf_digests: Sequence[Union[str, bytes]]) -> str:
+    """A tensor's BLAKE3 digest (hex) from its leaves (`leaves(x, hasher="blake3")`,
+    format.md §4.3a): the empty list gives BLAKE3 of nothing, one leaf is the digest itself,
+    more are 1 MiB subtrees' chaining values merged as BLAKE3's tree merges them."""
+    return _core.blake3_root(_leaf_bytes(leaf_digests))
+
+
+def _leaf_bytes(leaf_digests: Sequence[Union[str, bytes]]) -> List[bytes]:
     raw = []
     for i, leaf in enumerate(leaf_digests):
         if isinstance(leaf, str):
@@ -144,7 +161,7 @@ def merkle_root(leaf_digests: Sequence[Union[str, bytes]]) -> str:
             except ValueError:
                 raise Error("invalid_hex", "leaf %d is not a hex digest" % i) from None
         raw.append(bytes(leaf))
-    return _core.merkle_root(raw)
+    return raw
 
 
 def compose_tree(shards: Sequence[Tuple[int, Sequence[str]]],
@@ -180,7 +197,7 @@ def manifest(state_dict: Mapping[str, Any], mode: Optional[str] = None,
     (``"algorithm": "blake3"``). Save it with `save`."""
     mode = _t.core_mode(mode, hasher)
     canonical = _t.check_settings(mode, chunk_bytes, as_dtype, nan_rule)
-    if leaves and mode != "tree":
+    if leaves and mode not in _t.LEAF_MODES:
         raise Error("invalid_argument", _t.leaves_refusal(mode))
     names, values = _t.split_items(state_dict)
     if names is None:
@@ -194,7 +211,7 @@ def _manifest_of(names, prepared, mode, chunk_bytes, canonical, nan_rule, with_l
                  progress=False):
     header = _settings_header(mode, chunk_bytes, canonical, nan_rule)
     if with_leaves:
-        rows = _t.run_leaves(prepared, names, chunk_bytes, canonical, nan_rule, threads)
+        rows = _t.run_leaves(prepared, names, mode, chunk_bytes, canonical, nan_rule, threads)
         entries = [(n, r[2], r[3], r[0], r[1]) for n, r in zip(names, rows)]
     else:
         rows = _t.run_digests(prepared, names, mode, chunk_bytes, canonical, nan_rule, threads,
@@ -215,7 +232,7 @@ def checkpoint_manifest(paths: Union[str, Sequence[Any]], mode: Optional[str] = 
     from ._safetensors import Checkpoint
     mode = _t.core_mode(mode, hasher)
     canonical = _t.check_settings(mode, chunk_bytes, as_dtype, nan_rule)
-    if leaves and mode != "tree":
+    if leaves and mode not in _t.LEAF_MODES:
         raise Error("invalid_argument", _t.leaves_refusal(mode))
     if isinstance(paths, (str, bytes)) or not isinstance(paths, Sequence):
         paths = [paths]
@@ -289,7 +306,7 @@ def expected_shard_leaves(layout: Layout, full: Any, chunk_bytes: int = DEFAULT_
     them with the rank's `leaves` (`diff_leaves`) to name the differing chunk."""
     canonical = _t.check_settings("tree", chunk_bytes, as_dtype, nan_rule)
     p = _layout_entry(layout, full, "layout", None)
-    return list(_t.run_leaves([p], None, chunk_bytes, canonical, nan_rule,
+    return list(_t.run_leaves([p], None, "tree", chunk_bytes, canonical, nan_rule,
                               _t.threads_arg(threads))[0][1])
 
 

@@ -86,6 +86,24 @@ def build(header: Dict[str, Any], entries: Iterable[tuple]) -> Dict[str, Any]:
 
 # ---- validation and files ------------------------------------------------------------------------
 
+BLAKE3_LEAF_BYTES = 1 << 20  # canonical bytes under a BLAKE3 leaf: a 1 MiB subtree (§4.3a)
+
+
+def leaf_bytes(m: Mapping[str, Any]) -> int:
+    """Canonical bytes under each leaf of manifest `m` (C++ digest_settings::leaf_bytes): its
+    chunk for a tree manifest, 1 MiB for BLAKE3, 0 for algorithms without leaves."""
+    if m["algorithm"] == "sha256-tree":
+        return m["chunk_bytes"]
+    return BLAKE3_LEAF_BYTES if m["algorithm"] == "blake3" else 0
+
+
+def _leaves_root(mode: str, leaves: Sequence[str]) -> str:
+    if mode == "blake3":
+        from . import _core
+        return _core.blake3_root([bytes.fromhex(x) for x in leaves])
+    return _merkle_root(leaves)
+
+
 def _merkle_root(leaves: Sequence[str]) -> str:
     """RFC 6962's MTH over leaf hashes in hex (docs/format.md §4.2): pairs hashed level by
     level, an odd last node carried up."""
@@ -218,14 +236,15 @@ def validate(doc: Any, label: str = "manifest") -> Dict[str, Any]:
                 raise Error("parse_error", "%s: leaves is not an array" % where)
             leaves = [_digest(leaf, where) for leaf in t["leaves"]]
             if leaves:
-                if mode != "tree":
-                    raise Error("parse_error",
-                                "%s: leaves in a manifest that is not sha256-tree" % where)
-                chunks = (nbytes + chunk - 1) // chunk
+                if mode not in ("tree", "blake3"):
+                    raise Error("parse_error", "%s: leaves in a manifest that is not sha256-tree "
+                                "or blake3" % where)
+                per = chunk if mode == "tree" else BLAKE3_LEAF_BYTES
+                chunks = (nbytes + per - 1) // per
                 if len(leaves) != chunks:
                     raise Error("parse_error", "%s: %d leaves, but its %d bytes make %d chunks"
                                 % (where, len(leaves), nbytes, chunks))
-                if _merkle_root(leaves) != digest:
+                if _leaves_root(mode, leaves) != digest:
                     raise Error("parse_error", "%s: leaves do not hash to its digest" % where)
         entries.append((name, t["dtype"], shape, digest, leaves))
     if "aggregate" not in doc:

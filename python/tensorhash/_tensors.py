@@ -69,12 +69,12 @@ def core_mode(mode: Optional[str], hasher: str, flags: bool = False) -> str:
     return "blake3"
 
 
+LEAF_MODES = ("tree", "blake3")  # core modes with leaves (format.md §4.2, §4.3a)
+
+
 def leaves_refusal(mode: str) -> str:
-    """Why leaves=True is refused in `mode` (a core mode other than "tree")."""
-    if mode == "blake3":
-        return ("leaves=True records SHA-256 tree leaves: BLAKE3 manifests have none (use "
-                "hasher=\"sha256\", mode=\"tree\")")
-    return "leaves=True needs mode \"tree\""
+    """Why leaves=True is refused in `mode` (a core mode without leaves)."""
+    return "leaves=True needs mode \"tree\" or hasher \"blake3\", not mode %r" % (mode,)
 
 
 def public_mode(mode: str) -> str:
@@ -281,13 +281,14 @@ def run_digests(prepared: Sequence[Prepared], names: Optional[List[str]], mode: 
     return run_grouped(prepared, call)
 
 
-def run_leaves(prepared: Sequence[Prepared], names: Optional[List[str]], chunk_bytes: int,
-               canonical: str, nan_rule: str, threads: int) -> List[tuple]:
-    """(root hex, [leaf hex], stored dtype, shape) for every prepared host tensor."""
+def run_leaves(prepared: Sequence[Prepared], names: Optional[List[str]], mode: str,
+               chunk_bytes: int, canonical: str, nan_rule: str, threads: int) -> List[tuple]:
+    """(root hex, [leaf hex], stored dtype, shape) for every prepared host tensor; `mode`
+    "tree" (chunk leaves) or "blake3" (1 MiB subtree chaining values)."""
     for i, p in enumerate(prepared):
         if p.device is not None:
             raise Error("wrong_memory_space",
                         "%s: tree leaves are computed on the host; pass a host copy (the device "
                         "backend returns roots only)" % label_of(names, i))
-    return _core.leaves([p.entry for p in prepared], chunk_bytes, canonical, nan_rule, threads,
-                        names)
+    return _core.leaves([p.entry for p in prepared], mode, chunk_bytes, canonical, nan_rule,
+                        threads, names)

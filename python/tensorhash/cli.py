@@ -7,7 +7,8 @@ replies and exit codes as the C++ tools/tensorhash):
     tensorhash expect PATH... --engine sglang --tp N [--mode sglang|sglang-cpu] [--as BF16|F32]
                               [--nan-rule R] [--config config.json] [--threads N] [-o FILE]
     tensorhash compare EXPECTED.json ACTUAL.json [--json]   (manifests or SGLang replies)
-    tensorhash diff A B [--chunk-bytes N] [--as BF16|F32] [--nan-rule R] [--all-chunks]
+    tensorhash diff A B [--hasher sha256|blake3] [--chunk-bytes N] [--as BF16|F32] [--nan-rule R]
+                        [--all-chunks]
                             (manifests with leaves, SGLang replies, or safetensors
                              files/directories)
     tensorhash --version
@@ -99,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where to hash")
     h.add_argument("--leaves", action="store_true",
-                   help="also record tree leaf digests (for diff)")
+                   help="also record leaf digests for diff (tree: each chunk's; blake3: each "
+                        "1 MiB subtree's)")
     h.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     h.add_argument("-o", "--output", default="",
                    help="manifest file to write (default: print to stdout)")
@@ -132,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
                        epilog=_epilog("tensorhash diff trainer-ckpt/ engine-dump/ --as BF16"))
     d.add_argument("expected", help="manifest with leaves, SGLang reply, or safetensors file/dir")
     d.add_argument("actual", help="manifest with leaves, SGLang reply, or safetensors file/dir")
+    d.add_argument("--hasher", choices=["sha256", "blake3"], default="sha256",
+                   help="sha256 (tree leaves of --chunk-bytes) or blake3 (1 MiB subtrees), for "
+                        "safetensors inputs")
     _add_digest_options(d)
     d.add_argument("--all-chunks", action="store_true",
                    help="list every differing chunk (default: the first 16)")
@@ -160,11 +165,8 @@ def _check_flags(args, mode: str) -> None:
     from . import _tensors as _t
     if mode == "tree":
         _t.check_settings("tree", args.chunk_bytes, None, "canonical")
-    if getattr(args, "leaves", False) and mode != "tree":
-        raise Error("invalid_argument",
-                    "--leaves records SHA-256 tree leaves: BLAKE3 manifests have none (use "
-                    "--hasher sha256 --mode tree)" if mode == "blake3" else
-                    "--leaves needs --mode tree")
+    if getattr(args, "leaves", False) and mode not in ("tree", "blake3"):
+        raise Error("invalid_argument", "--leaves needs --mode tree or --hasher blake3")
     if args.nan_rule != "canonical" and args.canonical != "BF16":
         raise Error("invalid_argument", "--nan-rule %s applies to --as BF16 only" % args.nan_rule)
     if getattr(args, "threads", 0) < 0:
@@ -331,14 +333,17 @@ def _leaves_of(path: str, args) -> _sg.Document:
     if path.endswith(".json"):
         return _sg.read_document(path)
     import tensorhash
+    mode = "exact" if args.hasher == "blake3" else "tree"
     return _sg.Document(path, None, tensorhash.checkpoint_manifest(
-        [path], "tree", args.chunk_bytes, args.canonical, args.nan_rule, leaves=True))
+        [path], mode, args.chunk_bytes, args.canonical, args.nan_rule, leaves=True,
+        hasher=args.hasher))
 
 
 def _run_diff(args) -> int:
     from . import _tensors as _t
-    _check_flags(args, "tree")
-    _t.check_settings("tree", args.chunk_bytes, args.canonical, args.nan_rule)
+    mode = "blake3" if args.hasher == "blake3" else "tree"
+    _check_flags(args, mode)
+    _t.check_settings(mode, args.chunk_bytes, args.canonical, args.nan_rule)
     e_doc = _leaves_of(args.expected, args)
     a_doc = _leaves_of(args.actual, args)
     # An SGLang reply holds one hash per tensor and no chunks: its differences are the tensors
@@ -346,11 +351,10 @@ def _run_diff(args) -> int:
     if e_doc.manifest is None or a_doc.manifest is None:
         return _report(_sg.compare_documents(e_doc, a_doc), False)
     expected, actual = e_doc.manifest, a_doc.manifest
-    if expected["algorithm"] != "sha256-tree" or \
-            _m.settings_of(expected) != _m.settings_of(actual):
-        raise Error("invalid_argument", "diff needs two tree digests with the same settings "
-                    "(%s vs %s)" % (_m.describe_settings(expected),
-                                    _m.describe_settings(actual)))
+    if _m.leaf_bytes(expected) == 0 or _m.settings_of(expected) != _m.settings_of(actual):
+        raise Error("invalid_argument", "diff needs two tree or BLAKE3 digests with the same "
+                    "settings (%s vs %s)" % (_m.describe_settings(expected),
+                                             _m.describe_settings(actual)))
     c = _m.compare(expected, actual)
     out = []
     for mm in c.mismatched:
@@ -364,7 +368,7 @@ def _run_diff(args) -> int:
         for d in e["shape"]:
             numel *= d
         element = _m.canonical_element_bytes(expected, e["dtype"])
-        chunks = _m.diff_leaves(e["leaves"], g["leaves"], expected["chunk_bytes"],
+        chunks = _m.diff_leaves(e["leaves"], g["leaves"], _m.leaf_bytes(expected),
                                 numel * element, element, limit=None)
         shown = len(chunks) if args.all_chunks else min(len(chunks), 16)
         for d in chunks[:shown]:

@@ -91,8 +91,29 @@ def test_refusals_name_the_fix():
         tensorhash.digest(a, hasher="sha512")
     with pytest.raises(tensorhash.Error, match='mode must be "exact", "tree"'):
         tensorhash.digest(a, mode="blake3")
-    with pytest.raises(tensorhash.Error, match="BLAKE3 manifests have none"):
-        tensorhash.manifest({"a": a}, leaves=True, hasher="blake3")
+    with pytest.raises(tensorhash.Error, match='leaves=True needs mode "tree" or hasher'):
+        tensorhash.manifest({"a": a}, leaves=True, mode="exact")
+
+
+def test_leaves_are_the_reference_subtrees_and_hash_to_the_digest(ref):
+    rng = numpy.random.default_rng(8)
+    for n in [0, 1, 1 << 20, (1 << 20) + 1, (3 << 20) + 5]:
+        a = numpy.frombuffer(rng.bytes(n), numpy.uint8)
+        got = tensorhash.leaves(a, hasher="blake3")
+        assert got == ref.blake3_leaves(a.tobytes()), n
+        assert tensorhash.blake3_root(got) == blake3_hex(a) == ref.blake3_root(got), n
+    # a manifest with leaves is read back (count and root checked) and its diff names the MiB
+    big = numpy.frombuffer(rng.bytes((3 << 20) + 5), numpy.uint8).copy()
+    m = tensorhash.manifest({"w": big}, hasher="blake3", leaves=True)
+    assert tensorhash.loads(tensorhash.dumps(m)) == m
+    big[(2 << 20) + 9] ^= 1
+    other = tensorhash.manifest({"w": big}, hasher="blake3", leaves=True)
+    d = tensorhash.diff_leaves(m["tensors"]["w"]["leaves"], other["tensors"]["w"]["leaves"],
+                               1 << 20, big.nbytes, 1)
+    assert [(x.byte_begin, x.byte_end) for x in d] == [(2 << 20, 3 << 20)]
+    m["tensors"]["w"]["leaves"].reverse()
+    with pytest.raises(tensorhash.Error, match="leaves do not hash to its digest"):
+        tensorhash.loads(json.dumps(m))
 
 
 def _checkpoint(ref, tmp_path):
@@ -115,6 +136,10 @@ def test_the_command_line_equals_b3sum_and_the_reference(ref, tmp_path):
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc == ref.manifest(raw, mode="blake3")
+    r = subprocess.run([sys.executable, "-m", "tensorhash", "hash", str(path), "--hasher",
+                        "blake3", "--leaves"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == ref.manifest(raw, mode="blake3", leaves=True)
     b3sum = shutil.which("b3sum")
     if b3sum is None:
         pytest.skip("b3sum is not installed (apt-get install b3sum)")
@@ -138,6 +163,39 @@ def test_same_output_as_the_cpp_cli(ref, tmp_path, flags):
     assert (py.returncode, py.stdout) == (cc.returncode, cc.stdout)
     if py.returncode != 0:
         assert py.stderr == cc.stderr
+
+
+@pytest.mark.parametrize("cli", ["python", "c++"])
+def test_diff_of_two_checkpoints_names_the_differing_mib(ref, tmp_path, cli):
+    if cli == "c++" and not CLI:
+        pytest.skip("set TENSORHASH_CLI to the C++ tensorhash binary")
+    path, raw = _checkpoint(ref, tmp_path)
+    dtype, shape, data = raw["big"]
+    changed = dict(raw)
+    changed["big"] = (dtype, shape, data[:(1 << 20) + 3] + bytes([data[(1 << 20) + 3] ^ 1]) +
+                      data[(1 << 20) + 4:])
+    other = tmp_path / "other.safetensors"
+    ref.write_safetensors(str(other), changed)
+    command = [sys.executable, "-m", "tensorhash"] if cli == "python" else [CLI]
+    r = subprocess.run(command + ["diff", str(path), str(other), "--hasher", "blake3"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert "CHUNKS     big\n  chunk 1: bytes [1048576, 2097152), elements [1048576, 2097152)\n" \
+        in r.stdout
+    # manifests with leaves, and the refusal of a manifest without them
+    for p in (path, other):
+        subprocess.run(command + ["hash", str(p), "--hasher", "blake3", "--leaves", "-o",
+                                  str(p) + ".json"], check=True, capture_output=True)
+    again = subprocess.run(command + ["diff", str(path) + ".json", str(other) + ".json"],
+                           capture_output=True, text=True)
+    assert (again.returncode, again.stdout) == (r.returncode, r.stdout)
+    sha = subprocess.run(command + ["hash", str(path), "-o", str(tmp_path / "sha.json")],
+                         capture_output=True, text=True)
+    assert sha.returncode == 0, sha.stderr
+    refused = subprocess.run(command + ["diff", str(tmp_path / "sha.json"),
+                                        str(other) + ".json"], capture_output=True, text=True)
+    assert refused.returncode == 2
+    assert "diff needs two tree or BLAKE3 digests with the same settings" in refused.stderr
 
 
 def test_tensor_parallel_shards_from_the_full_tensors():
