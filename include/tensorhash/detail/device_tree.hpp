@@ -1,6 +1,6 @@
 /**
  * @file detail/device_tree.hpp
- * @brief The two trees the device's leaf, level and root kernels build, as policies of those
+ * @brief The two trees the device's leaf and level kernels build, as policies of those
  *        kernels: tensorhash's tree mode (RFC 6962 over SHA-256 leaves of `chunk` bytes) and
  *        BLAKE3 itself (its chunks of 1024 bytes are the leaves, its parents the nodes).
  *
