@@ -471,6 +471,8 @@ def manifest(tensors, mode="tree", chunk_bytes=DEFAULT_CHUNK_BYTES, canon=None,
                   "sglang": "sglang-hash64", "sglang-cpu": "sha256-prefix64"}
     if mode not in algorithms:
         raise ValueError("mode must be 'exact', 'tree', 'blake3', 'sglang' or 'sglang-cpu'")
+    if leaves and mode not in ("tree", "blake3"):
+        raise ValueError("leaves exist in mode 'tree' and 'blake3' only")
     doc = {"format": "tensorhash.manifest/1", "algorithm": algorithms[mode]}
     if mode == "tree":
         doc["chunk_bytes"] = chunk_bytes
@@ -480,16 +482,19 @@ def manifest(tensors, mode="tree", chunk_bytes=DEFAULT_CHUNK_BYTES, canon=None,
     entries = {}
     for name in sorted(tensors):
         dtype, shape, raw = tensors[name]
-        entries[name] = {"dtype": dtype, "shape": list(shape),
-                         "digest": digest(raw, dtype, shape, mode=mode, chunk_bytes=chunk_bytes,
-                                          canon=canon, nan_rule=nan_rule)}
-        if leaves:
+        if leaves:  # the digest from the leaves: each byte hashed once (pure Python is slow)
             message = canonical_bytes(raw, dtype, shape, None, 0, canon, nan_rule)
             hexes = blake3_leaves(message) if mode == "blake3" else [
                 leaf_hash(message[i:i + chunk_bytes]).hex()
                 for i in range(0, len(message), chunk_bytes)]
+            root = blake3_root(hexes) if mode == "blake3" else tree_digest(message, chunk_bytes)
+            entries[name] = {"dtype": dtype, "shape": list(shape), "digest": root}
             if hexes:
                 entries[name]["leaves"] = hexes
+            continue
+        entries[name] = {"dtype": dtype, "shape": list(shape),
+                         "digest": digest(raw, dtype, shape, mode=mode, chunk_bytes=chunk_bytes,
+                                          canon=canon, nan_rule=nan_rule)}
     doc["tensors"] = entries
     doc["aggregate"] = rank_aggregate({n: e["digest"] for n, e in entries.items()})
     return doc

@@ -629,7 +629,8 @@ int main(int argc, char** argv) {
               std::string(exit_codes));
 
   auto* diff = app.add_subcommand(
-      "diff", "locate differing chunks of tree digests (tensors and GPUs of SGLang replies)");
+      "diff",
+      "locate differing chunks of tree or BLAKE3 digests (tensors and GPUs of SGLang replies)");
   diff->add_option("expected", expected,
                    "manifest with leaves, SGLang reply, or safetensors file/dir")
       ->required();

@@ -621,7 +621,7 @@ nb::list py_leaves(nb::handle items, const std::string& mode, std::uint64_t chun
   batch b = import_batch(items, labels);
   if (b.any_cuda) {
     throw th::error(th::errc::wrong_memory_space,
-                    "tree leaves are computed on the host: pass host tensors (the device "
+                    "leaves are computed on the host: pass host tensors (the device "
                     "backend returns roots only)");
   }
   const auto meta = describe(b);

@@ -66,8 +66,6 @@ struct digest_settings {
     return s;
   }
 
-  /// @return bytes per digest: 8 for SGLang's 64-bit algorithms (sglang.hpp), whose digests a
-  ///         manifest keeps in the first 8 bytes of a digest256 (big-endian), else 32
   /// @return canonical bytes under each leaf a manifest of these settings may record: the
   /// tree's chunk, BLAKE3's 1 MiB subtree (format.md §4.3a), 0 where there are no leaves
   std::uint64_t leaf_bytes() const noexcept {
@@ -76,6 +74,8 @@ struct digest_settings {
                                             : 0;
   }
 
+  /// @return bytes per digest: 8 for SGLang's 64-bit algorithms (sglang.hpp), whose digests a
+  ///         manifest keeps in the first 8 bytes of a digest256 (big-endian), else 32
   std::uint32_t digest_bytes() const noexcept {
     return algorithm == sglang64::algorithm || algorithm == sglang_cpu64::algorithm ? 8 : 32;
   }
@@ -106,12 +106,12 @@ struct digest_settings {
   friend bool operator!=(const digest_settings& a, const digest_settings& b) { return !(a == b); }
 };
 
-/// @brief One tensor of a manifest: stored dtype, shape, digest, and (optionally) tree leaves.
+/// @brief One tensor of a manifest: stored dtype, shape, digest, and (optionally) its leaves.
 struct manifest_entry {
   dtype type = dtype::U8;
   std::vector<std::int64_t> shape;
   digest256 digest{};
-  std::vector<digest256> leaves;  ///< tree leaf digests when recorded, else empty
+  std::vector<digest256> leaves;  ///< leaf digests (tree chunks, BLAKE3 subtrees), or empty
 };
 
 /// @return the lowercase hex of the first `bytes` bytes of `d` (a manifest's digest width)
@@ -186,7 +186,7 @@ inline digest256 engine_aggregate(const std::vector<digest256>& per_rank) {
 
 /**
  * @brief Builds a manifest from digests computed elsewhere (for example on the device).
- * @param leaves empty, or every tensor's tree leaf digests (recorded for chunk-level diffs)
+ * @param leaves empty, or every tensor's leaf digests (recorded for chunk-level diffs)
  * @throw error invalid_argument when the lists differ in length, duplicate_name
  */
 inline manifest make_manifest(const digest_settings& settings,

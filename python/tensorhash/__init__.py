@@ -192,8 +192,9 @@ def manifest(state_dict: Mapping[str, Any], mode: Optional[str] = None,
     """The manifest of named tensors, as the command line writes it (docs/format.md §6):
     ``{"format", "algorithm", ["chunk_bytes"], "canonical_dtype", ["nan_rule"], "tensors":
     {name: {"dtype", "shape", "digest", ["leaves"]}}, "aggregate"}``, tensors in code-point
-    order of their names, ``aggregate`` SGLang's per-rank checksum. `leaves` (tree mode, host
-    tensors) records every chunk's leaf digest for chunk-level diffs. `hasher` as in `digest`
+    order of their names, ``aggregate`` SGLang's per-rank checksum. `leaves` (host tensors)
+    records every tensor's leaves for chunk-level diffs: each chunk's in tree mode, each 1 MiB
+    subtree's with BLAKE3 (format.md §4.3a). `hasher` as in `digest`
     (``"algorithm": "blake3"``). Save it with `save`."""
     mode = _t.core_mode(mode, hasher)
     canonical = _t.check_settings(mode, chunk_bytes, as_dtype, nan_rule)

@@ -288,7 +288,7 @@ def run_leaves(prepared: Sequence[Prepared], names: Optional[List[str]], mode: s
     for i, p in enumerate(prepared):
         if p.device is not None:
             raise Error("wrong_memory_space",
-                        "%s: tree leaves are computed on the host; pass a host copy (the device "
+                        "%s: leaves are computed on the host; pass a host copy (the device "
                         "backend returns roots only)" % label_of(names, i))
     return _core.leaves([p.entry for p in prepared], mode, chunk_bytes, canonical, nan_rule,
                         threads, names)

@@ -129,8 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("expected", help="expected manifest or SGLang reply")
     c.add_argument("actual", help="actual manifest or SGLang reply")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
-    d = sub.add_parser("diff", help="locate differing chunks of tree digests (tensors and GPUs "
-                       "of SGLang replies)", formatter_class=raw,
+    d = sub.add_parser("diff", help="locate differing chunks of tree or BLAKE3 digests (tensors "
+                       "and GPUs of SGLang replies)", formatter_class=raw,
                        epilog=_epilog("tensorhash diff trainer-ckpt/ engine-dump/ --as BF16"))
     d.add_argument("expected", help="manifest with leaves, SGLang reply, or safetensors file/dir")
     d.add_argument("actual", help="manifest with leaves, SGLang reply, or safetensors file/dir")
@@ -329,7 +329,7 @@ def _run_compare(args) -> int:
 
 
 def _leaves_of(path: str, args) -> _sg.Document:
-    """A manifest or SGLang reply file (.json), or a checkpoint's tree leaves as a manifest."""
+    """A manifest or SGLang reply file (.json), or a checkpoint's leaves as a manifest."""
     if path.endswith(".json"):
         return _sg.read_document(path)
     import tensorhash

@@ -97,11 +97,12 @@ def test_refusals_name_the_fix():
 
 def test_leaves_are_the_reference_subtrees_and_hash_to_the_digest(ref):
     rng = numpy.random.default_rng(8)
-    for n in [0, 1, 1 << 20, (1 << 20) + 1, (3 << 20) + 5]:
+    for n in [0, 1, 1 << 20, (1 << 20) + 1, (2 << 20) + 5]:
         a = numpy.frombuffer(rng.bytes(n), numpy.uint8)
         got = tensorhash.leaves(a, hasher="blake3")
         assert got == ref.blake3_leaves(a.tobytes()), n
-        assert tensorhash.blake3_root(got) == blake3_hex(a) == ref.blake3_root(got), n
+        assert tensorhash.blake3_root(got) == ref.blake3_root(got) == \
+            tensorhash.digest(a, hasher="blake3"), n
     # a manifest with leaves is read back (count and root checked) and its diff names the MiB
     big = numpy.frombuffer(rng.bytes((3 << 20) + 5), numpy.uint8).copy()
     m = tensorhash.manifest({"w": big}, hasher="blake3", leaves=True)
@@ -119,7 +120,7 @@ def test_leaves_are_the_reference_subtrees_and_hash_to_the_digest(ref):
 def _checkpoint(ref, tmp_path):
     rng = numpy.random.default_rng(4)
     tensors = {"embed.weight": ("BF16", (300, 64)), "norm.weight": ("BF16", (64,)),
-               "big": ("U8", (3 << 20,)), "empty": ("F32", (0, 4))}
+               "big": ("U8", ((2 << 20) + 5,)), "empty": ("F32", (0, 4))}
     raw = {}
     for name, (dtype, shape) in tensors.items():
         n = int(numpy.prod(shape, dtype=numpy.int64)) * {"BF16": 2, "U8": 1, "F32": 4}[dtype]
@@ -182,7 +183,7 @@ def test_diff_of_two_checkpoints_names_the_differing_mib(ref, tmp_path, cli):
     assert r.returncode == 1, r.stderr
     assert "CHUNKS     big\n  chunk 1: bytes [1048576, 2097152), elements [1048576, 2097152)\n" \
         in r.stdout
-    # manifests with leaves, and the refusal of a manifest without them
+    # the same from manifests with leaves; a SHA-256 manifest against a BLAKE3 one is refused
     for p in (path, other):
         subprocess.run(command + ["hash", str(p), "--hasher", "blake3", "--leaves", "-o",
                                   str(p) + ".json"], check=True, capture_output=True)
@@ -196,6 +197,14 @@ def test_diff_of_two_checkpoints_names_the_differing_mib(ref, tmp_path, cli):
                                         str(other) + ".json"], capture_output=True, text=True)
     assert refused.returncode == 2
     assert "diff needs two tree or BLAKE3 digests with the same settings" in refused.stderr
+    for p, out in ((path, "bare-a.json"), (other, "bare-b.json")):  # no leaves: the tensor only
+        subprocess.run(command + ["hash", str(p), "--hasher", "blake3", "-o",
+                                  str(tmp_path / out)], check=True, capture_output=True)
+    bare = subprocess.run(command + ["diff", str(tmp_path / "bare-a.json"),
+                                     str(tmp_path / "bare-b.json")], capture_output=True, text=True)
+    assert bare.returncode == 1, bare.stderr
+    assert "CHUNKS     big\n  (no leaf digests recorded: hash with --leaves to locate the " \
+        "chunks)\n" in bare.stdout
 
 
 def test_tensor_parallel_shards_from_the_full_tensors():
