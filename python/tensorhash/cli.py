@@ -79,7 +79,7 @@ class _Version(argparse.Action):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tensorhash",
-                     description="tensorhash: SHA-256 digests of tensors and checkpoints",
+                     description="tensorhash: SHA-256 and BLAKE3 digests of tensors and checkpoints",
                      epilog=EXIT_CODES)
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="{hash,expect,compare,diff}",
