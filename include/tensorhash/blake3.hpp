@@ -27,6 +27,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -142,9 +143,7 @@ inline digest256 blake3_root(const std::vector<digest256>& leaves) {
   }
   std::vector<std::uint8_t> cvs(32 * leaves.size()), scratch(16 * leaves.size() + 32);
   for (std::size_t i = 0; i < leaves.size(); ++i) {
-    for (int b = 0; b < 32; ++b) {
-      cvs[32 * i + b] = leaves[i].bytes[b];
-    }
+    std::memcpy(cvs.data() + 32 * i, leaves[i].bytes, 32);
   }
   digest256 d{};
   detail::blake3::reduce<blake3_impl::automatic>(cvs.data(), leaves.size(), scratch.data())

@@ -279,20 +279,28 @@ TENSORHASH_HD void level_block_agent(Block& b, const schedule_view& s,
   const std::uint64_t rest = in_row[k + 1] - first;
   const std::uint64_t m = rest < level_span ? rest : level_span;  // nodes under node g
   const bool root = out_row[k + 1] - out_row[k] == 1;
-  node_type* partial = b.partial();
-  b.each_warp([&](auto& w, std::uint32_t warp) {
+  // One warp's fold of nodes `source(base + l)` (l < width, those below `count`); returns the
+  // result held by lane 0 (each lane's own value on the device, where lane 0 stores it).
+  const auto fold = [&](auto& w, std::uint64_t base, std::uint64_t count, std::uint32_t width,
+                        const auto& source) {
     using warp_type = std::decay_t<decltype(w)>;
     typename warp_type::template var<node_type> node;
-    typename warp_type::template var<std::uint64_t> index, count;
+    typename warp_type::template var<std::uint64_t> index, counts;
     w.each([&](std::uint32_t l) {
-      index[l] = warp * warp_lanes + l;
-      count[l] = m;
-      node[l] = index[l] < m ? in[first + index[l]] : node_type{};
+      index[l] = base + l;
+      counts[l] = count;
+      node[l] = l < width && index[l] < count ? source(index[l]) : node_type{};
     });
-    fold_levels<Tree>(w, node, index, count, warp_lanes, root);
+    fold_levels<Tree>(w, node, index, counts, width, root);
+    return node[0];
+  };
+  node_type* partial = b.partial();
+  b.each_warp([&](auto& w, std::uint32_t warp) {
+    const node_type v =
+        fold(w, warp * warp_lanes, m, warp_lanes, [&](std::uint64_t j) { return in[first + j]; });
     w.each([&](std::uint32_t l) {
       if (l == 0) {
-        partial[warp] = node[0];
+        partial[warp] = v;
       }
     });
   });
@@ -302,21 +310,14 @@ TENSORHASH_HD void level_block_agent(Block& b, const schedule_view& s,
     if (warp != 0) {
       return;
     }
-    using warp_type = std::decay_t<decltype(w)>;
-    typename warp_type::template var<node_type> node;
-    typename warp_type::template var<std::uint64_t> index, count;
-    w.each([&](std::uint32_t l) {
-      index[l] = l;
-      count[l] = groups;
-      node[l] = l < groups ? partial[l] : node_type{};
-    });
-    fold_levels<Tree>(w, node, index, count, level_warps, root);
+    const node_type v =
+        fold(w, 0, groups, level_warps, [&](std::uint64_t j) { return partial[j]; });
     w.each([&](std::uint32_t l) {
       if (l == 0) {
         if (root) {
-          out[s.order[k]] = node[0];
+          out[s.order[k]] = v;
         } else {
-          next[g] = node[0];
+          next[g] = v;
         }
       }
     });
