@@ -209,6 +209,22 @@ TEST_CASE("concat along inner dims and strided slices equal their materialised c
   CHECK(engine.hash(slice(a.view(), 0, 1, 3, 2)) == engine.hash(stepped.view()));
 }
 
+TEST_CASE("stack lays its parts one after another under a new dim 0", "[concat]") {
+  std::mt19937_64 rng(8);
+  const matrix a(4, 6, rng), b(4, 6, rng), narrow(4, 5, rng);
+  // Rows 1..2 of each part, stacked: [2, 2, 6].
+  const composite_view s = stack({slice(a.view(), 0, 1, 2), slice(b.view(), 0, 1, 2)});
+  CHECK(s.shape() == std::vector<std::int64_t>{2, 2, 6});
+  matrix copied(4, 6);
+  std::memcpy(copied.data.data(), a.data.data() + 6, 24);
+  std::memcpy(copied.data.data() + 12, b.data.data() + 6, 24);
+  host_engine<exact> engine;
+  CHECK(engine.hash(s) == engine.hash(tensor_view(copied.data.data(), dtype::BF16, {2, 2, 6})));
+  CHECK_THROWS_WITH(stack({a.view(), narrow.view()}),
+                    Catch::Matchers::Contains("stack part 1 differs from part 0"));
+  CHECK_THROWS_AS(stack({}), error);
+}
+
 TEST_CASE("layout: expected shard digests equal python/tensorhash_ref.py's shard()",
           "[layout][shard][reference]") {
   const auto lines = test_util::read_lines(test_util::reference_path("layout_cases.txt"));

@@ -165,4 +165,26 @@ inline composite_view concat(const std::vector<tensor_view>& parts, int dim) {
   return composite_view(std::move(pieces), std::move(shape), first.dtype());
 }
 
+/**
+ * @brief `parts` stacked along a new dim 0, as `torch.stack(parts)` would lay it out (MoE
+ *        expert weights: one `[E, ...]` parameter of E per-expert tensors).
+ * @throw error invalid_argument naming the part whose shape or dtype differs from part 0's
+ */
+inline composite_view stack(const std::vector<composite_view>& parts) {
+  if (parts.empty()) {
+    throw error(errc::invalid_argument, "stack needs at least one part");
+  }
+  std::vector<tensor_view> pieces;
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    if (parts[p].shape() != parts.front().shape() || parts[p].dtype() != parts.front().dtype()) {
+      throw error(errc::invalid_argument,
+                  "stack part " + std::to_string(p) + " differs from part 0 in dtype or shape");
+    }
+    pieces.insert(pieces.end(), parts[p].pieces().begin(), parts[p].pieces().end());
+  }
+  std::vector<std::int64_t> shape{static_cast<std::int64_t>(parts.size())};
+  shape.insert(shape.end(), parts.front().shape().begin(), parts.front().shape().end());
+  return composite_view(std::move(pieces), std::move(shape), parts.front().dtype());
+}
+
 TENSORHASH_NAMESPACE_END
