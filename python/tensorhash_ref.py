@@ -598,20 +598,48 @@ def _sglang_vocab_rows(full, tp, rank):
     return dtype, (per,) + tuple(shape[1:]), raw + b"\x00" * ((per - shape[0]) * row)
 
 
-def sglang_rank_parameters(tensors, config, tp, rank):
-    """{SGLang name: (dtype, shape, raw)} that rank `rank` of a tp-`tp` SGLang engine holds of a
-    Llama/Qwen2-family model given as {HF name: (dtype, shape, raw)} and its HF config dict."""
+def _sglang_experts(tensors, prefix, experts, tp, ep, rank):
+    """FusedMoE's w13_weight and w2_weight of rank `rank` (tp `tp`, ep `ep`) for the MoE layer
+    whose experts are named `prefix` + "<e>.{gate,up,down}_proj.weight": the EP rank's contiguous
+    share of the experts stacked, each split over moe_tp = tp / ep (gate rows then up rows;
+    down_proj columns)."""
+    moe_tp = tp // ep
+    local = experts // ep
+    first = rank // moe_tp * local
+    w13, w2 = [], []
+    for e in range(first, first + local):
+        part = ["%s%d.%s.weight" % (prefix, e, m) for m in ("gate_proj", "up_proj", "down_proj")]
+        w13.append(shard("fused_gate_up", moe_tp, rank % moe_tp, [tensors[part[0]],
+                                                                   tensors[part[1]]]))
+        w2.append(shard("row_parallel", moe_tp, rank % moe_tp, tensors[part[2]]))
+    return {prefix + "w13_weight": (w13[0][0], (local,) + tuple(w13[0][1]),
+                                    b"".join(t[2] for t in w13)),
+            prefix + "w2_weight": (w2[0][0], (local,) + tuple(w2[0][1]),
+                                   b"".join(t[2] for t in w2))}
+
+
+def sglang_rank_parameters(tensors, config, tp, rank, ep=1):
+    """{SGLang name: (dtype, shape, raw)} that rank `rank` of a tp-`tp` (expert-parallel `ep`)
+    SGLang engine holds of a Llama/Qwen2/Qwen3/Qwen3-MoE model given as {HF name: (dtype, shape,
+    raw)} and its HF config dict."""
     heads = config["num_attention_heads"]
     kv = config.get("num_key_value_heads") or heads
     head_dim = config.get("head_dim") or config["hidden_size"] // heads
     tied = bool(config.get("tie_word_embeddings", False))
+    experts = config.get("num_experts") or 0
     out = {}
     for name, full in tensors.items():
         if "rotary_emb.inv_freq" in name:
             continue
         base, _, param = name.rpartition(".")
         parent, _, module = base.rpartition(".")
-        if module == "q_proj":
+        if ".mlp.experts." in name:
+            prefix = name[:name.index(".mlp.experts.") + len(".mlp.experts.")]
+            if prefix + "w13_weight" not in out:
+                out.update(_sglang_experts(tensors, prefix, experts, tp, ep, rank))
+        elif name.endswith(".mlp.gate.weight"):
+            out[name] = full  # the router, replicated
+        elif module == "q_proj":
             group = [tensors["%s.%s.%s" % (parent, m, param)] for m in ("q_proj", "k_proj", "v_proj")]
             out["%s.qkv_proj.%s" % (parent, param)] = shard(
                 "fused_qkv", tp, rank, group, num_heads=heads, num_kv_heads=kv, head_dim=head_dim)
@@ -629,17 +657,18 @@ def sglang_rank_parameters(tensors, config, tp, rank):
         elif name.endswith("norm.weight"):
             out[name] = full
         else:
-            raise ValueError("%s is not a parameter of SGLang's Llama/Qwen2 models" % name)
+            raise ValueError("%s is not a parameter of SGLang's Llama/Qwen2/Qwen3 models" % name)
     return out
 
 
-def sglang_expected(tensors, config, tp, mode="sglang", canon=None, nan_rule="canonical"):
-    """The reply of SGLang's /weights_checker "checksum" action from a tp-`tp` engine (target
-    model only) that loaded these HF tensors: {"success", "message", "ranks", "per_engine_checksum"}.
-    `mode` is "sglang" (engine on GPUs) or "sglang-cpu" (engine on CPUs)."""
+def sglang_expected(tensors, config, tp, mode="sglang", canon=None, nan_rule="canonical", ep=1):
+    """The reply of SGLang's /weights_checker "checksum" action from a tp-`tp` (expert-parallel
+    `ep`) engine (target model only) that loaded these HF tensors: {"success", "message", "ranks",
+    "per_engine_checksum"}. `mode` is "sglang" (engine on GPUs) or "sglang-cpu" (engine on
+    CPUs)."""
     ranks = []
     for rank in range(tp):
-        params = sglang_rank_parameters(tensors, config, tp, rank)
+        params = sglang_rank_parameters(tensors, config, tp, rank, ep)
         checksums = {name: digest(raw, dtype, shape, mode=mode, canon=canon, nan_rule=nan_rule)
                      for name, (dtype, shape, raw) in sorted(params.items())}
         ranks.append({"checksums": checksums, "per_gpu_checksum": rank_aggregate(checksums),

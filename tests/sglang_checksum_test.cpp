@@ -59,15 +59,18 @@ void append(std::vector<std::uint8_t>& to, const std::vector<std::uint8_t>& more
   to.insert(to.end(), more.begin(), more.end());
 }
 
-/// A small Qwen2-shaped model (q/k/v biases; 2 layers), by HF name.
+/// A small Qwen2-shaped model (q/k/v biases; 2 layers), by HF name; with `experts`, a
+/// Qwen3-MoE-shaped one: q_norm/k_norm, and in each layer a router and `experts` experts of
+/// intermediate size 16 instead of the dense MLP.
 struct model_fixture {
   std::int64_t hidden = 32, heads = 8, kv_heads = 2, head_dim = 4, inter = 48, vocab = 100;
+  std::int64_t experts = 0, moe_inter = 16;
   bool tied = false;
   std::map<std::string, full_tensor> tensors;
 
   explicit model_fixture(bool tie, std::int64_t vocab_size = 100, std::int64_t h = 8,
-                         std::int64_t kv = 2)
-      : heads(h), kv_heads(kv), vocab(vocab_size), tied(tie) {
+                         std::int64_t kv = 2, std::int64_t moe_experts = 0)
+      : heads(h), kv_heads(kv), vocab(vocab_size), experts(moe_experts), tied(tie) {
     std::mt19937_64 rng(7);
     tensors["model.embed_tokens.weight"] = random_tensor(vocab, hidden, rng);
     if (!tied) {
@@ -83,15 +86,33 @@ struct model_fixture {
       tensors[p + "self_attn.k_proj.bias"] = random_tensor(kv_heads * head_dim, 0, rng);
       tensors[p + "self_attn.v_proj.bias"] = random_tensor(kv_heads * head_dim, 0, rng);
       tensors[p + "self_attn.o_proj.weight"] = random_tensor(hidden, heads * head_dim, rng);
-      tensors[p + "mlp.gate_proj.weight"] = random_tensor(inter, hidden, rng);
-      tensors[p + "mlp.up_proj.weight"] = random_tensor(inter, hidden, rng);
-      tensors[p + "mlp.down_proj.weight"] = random_tensor(hidden, inter, rng);
+      if (experts > 0) {
+        tensors[p + "self_attn.q_norm.weight"] = random_tensor(head_dim, 0, rng);
+        tensors[p + "self_attn.k_norm.weight"] = random_tensor(head_dim, 0, rng);
+      }
+      if (experts > 0) {
+        tensors[p + "mlp.gate.weight"] = random_tensor(experts, hidden, rng);
+        for (std::int64_t e = 0; e < experts; ++e) {
+          const std::string x = p + "mlp.experts." + std::to_string(e) + ".";
+          tensors[x + "gate_proj.weight"] = random_tensor(moe_inter, hidden, rng);
+          tensors[x + "up_proj.weight"] = random_tensor(moe_inter, hidden, rng);
+          tensors[x + "down_proj.weight"] = random_tensor(hidden, moe_inter, rng);
+        }
+      } else {
+        tensors[p + "mlp.gate_proj.weight"] = random_tensor(inter, hidden, rng);
+        tensors[p + "mlp.up_proj.weight"] = random_tensor(inter, hidden, rng);
+        tensors[p + "mlp.down_proj.weight"] = random_tensor(hidden, inter, rng);
+      }
       tensors[p + "input_layernorm.weight"] = random_tensor(hidden, 0, rng);
       tensors[p + "post_attention_layernorm.weight"] = random_tensor(hidden, 0, rng);
     }
   }
 
-  sglang_model model() const { return {heads, kv_heads, head_dim, tied}; }
+  sglang_model model() const {
+    sglang_model m{heads, kv_heads, head_dim, tied};
+    m.num_experts = experts;
+    return m;
+  }
   std::vector<std::string> names() const {
     std::vector<std::string> n;
     for (const auto& [name, t] : tensors) {
@@ -107,9 +128,10 @@ struct model_fixture {
     return v;
   }
 
-  /// What SGLang's loaders leave on rank r of tp, parameter by parameter, as bytes.
-  std::map<std::string, std::vector<std::uint8_t>> rank_bytes(std::int64_t tp,
-                                                              std::int64_t r) const {
+  /// What SGLang's loaders leave on rank r of tp (expert-parallel size ep), parameter by
+  /// parameter, as bytes.
+  std::map<std::string, std::vector<std::uint8_t>> rank_bytes(std::int64_t tp, std::int64_t r,
+                                                              std::int64_t ep = 1) const {
     std::map<std::string, std::vector<std::uint8_t>> out;
     const auto vocab_rows = [&](const full_tensor& t) {
       std::int64_t pad_to = 64;
@@ -144,12 +166,32 @@ struct model_fixture {
       out[p + "self_attn.o_proj.weight"] =
           cols_of(tensors.at(p + "self_attn.o_proj.weight"), r * heads / tp * head_dim,
                   heads / tp * head_dim);
-      std::vector<std::uint8_t> gate_up =
-          rows_of(tensors.at(p + "mlp.gate_proj.weight"), r * inter / tp, inter / tp);
-      append(gate_up, rows_of(tensors.at(p + "mlp.up_proj.weight"), r * inter / tp, inter / tp));
-      out[p + "mlp.gate_up_proj.weight"] = gate_up;
-      out[p + "mlp.down_proj.weight"] =
-          cols_of(tensors.at(p + "mlp.down_proj.weight"), r * inter / tp, inter / tp);
+      if (experts > 0) {
+        out[p + "self_attn.q_norm.weight"] = tensors.at(p + "self_attn.q_norm.weight").bytes;
+        out[p + "self_attn.k_norm.weight"] = tensors.at(p + "self_attn.k_norm.weight").bytes;
+      }
+      if (experts > 0) {
+        // FusedMoE: this EP rank's experts, each split over moe_tp = tp / ep.
+        const std::int64_t moe_tp = tp / ep, mr = r % moe_tp, n = moe_inter / moe_tp;
+        const std::int64_t local = experts / ep;
+        std::vector<std::uint8_t> w13, w2;
+        for (std::int64_t e = r / moe_tp * local; e < (r / moe_tp + 1) * local; ++e) {
+          const std::string x = p + "mlp.experts." + std::to_string(e) + ".";
+          append(w13, rows_of(tensors.at(x + "gate_proj.weight"), mr * n, n));
+          append(w13, rows_of(tensors.at(x + "up_proj.weight"), mr * n, n));
+          append(w2, cols_of(tensors.at(x + "down_proj.weight"), mr * n, n));
+        }
+        out[p + "mlp.experts.w13_weight"] = w13;
+        out[p + "mlp.experts.w2_weight"] = w2;
+        out[p + "mlp.gate.weight"] = tensors.at(p + "mlp.gate.weight").bytes;
+      } else {
+        std::vector<std::uint8_t> gate_up =
+            rows_of(tensors.at(p + "mlp.gate_proj.weight"), r * inter / tp, inter / tp);
+        append(gate_up, rows_of(tensors.at(p + "mlp.up_proj.weight"), r * inter / tp, inter / tp));
+        out[p + "mlp.gate_up_proj.weight"] = gate_up;
+        out[p + "mlp.down_proj.weight"] =
+            cols_of(tensors.at(p + "mlp.down_proj.weight"), r * inter / tp, inter / tp);
+      }
       out[p + "input_layernorm.weight"] = tensors.at(p + "input_layernorm.weight").bytes;
       out[p + "post_attention_layernorm.weight"] =
           tensors.at(p + "post_attention_layernorm.weight").bytes;
@@ -158,13 +200,14 @@ struct model_fixture {
   }
 };
 
-/// The reply an engine of `tp` ranks holding `f`'s shards would give, hashed from the copies.
-sglang_checksums materialised_reply(const model_fixture& f, std::int64_t tp) {
+/// The reply an engine of `tp` ranks (expert-parallel size `ep`) holding `f`'s shards would
+/// give, hashed from the copies.
+sglang_checksums materialised_reply(const model_fixture& f, std::int64_t tp, std::int64_t ep = 1) {
   sglang_engine<> engine(2);
   sglang_checksums reply;
   for (std::int64_t r = 0; r < tp; ++r) {
     sglang_rank_checksums rank;
-    for (const auto& [name, bytes] : f.rank_bytes(tp, r)) {
+    for (const auto& [name, bytes] : f.rank_bytes(tp, r, ep)) {
       rank.checksums[name] = engine.hash(
           tensor_view(bytes.data(), dtype::BF16, {static_cast<std::int64_t>(bytes.size() / 2)}));
     }
@@ -201,6 +244,142 @@ TEST_CASE("expected checksums equal those of shards materialised by plain copies
       CHECK(c.ok());
       CHECK(c.ranks_compared == static_cast<std::size_t>(tp));
     }
+  }
+}
+
+TEST_CASE("Qwen3-MoE: experts stacked per EP rank equal shards materialised by plain copies",
+          "[sglang][moe]") {
+  const model_fixture f(true, 100, 8, 2, 4);
+  sglang_engine<> engine(2);
+  for (const std::int64_t tp : {1, 2, 4}) {
+    for (const std::int64_t ep : {1, 2, 4}) {
+      if (ep > tp) {
+        continue;
+      }
+      CAPTURE(tp, ep);
+      const sglang_checksums want =
+          sglang_expected(engine, f.names(), f.views(), f.model(), tp, ep);
+      const sglang_checksums got = materialised_reply(f, tp, ep);
+      const sglang_comparison c = compare(want, got);
+      CHECK(c.ok());
+      CHECK(c.ranks_compared == static_cast<std::size_t>(tp));
+      CHECK(want.ranks[0].checksums.count("model.layers.1.mlp.experts.w13_weight") == 1);
+      CHECK(want.ranks[0].checksums.count("model.layers.0.mlp.experts.w2_weight") == 1);
+      CHECK(want.ranks[0].checksums.count("model.layers.0.mlp.gate_up_proj.weight") == 0);
+      CHECK(want.ranks[0].checksums.count("model.layers.1.self_attn.q_norm.weight") == 1);
+    }
+  }
+  const std::vector<sglang_parameter> params =
+      sglang_rank_parameters(f.names(), f.views(), f.model(), 4, 3, 2);
+  const auto w13 = std::find_if(params.begin(), params.end(), [](const sglang_parameter& p) {
+    return p.name == "model.layers.1.mlp.experts.w13_weight";
+  });
+  REQUIRE(w13 != params.end());
+  CHECK(w13->view.shape() == std::vector<std::int64_t>{2, 2 * 16 / 2, 32});  // [E/ep, 2I/mtp, H]
+  SECTION("an engine with another EP size differs in expert weights only, and is told so") {
+    const sglang_comparison c =
+        compare(sglang_expected(engine, f.names(), f.views(), f.model(), 2, 1),
+                materialised_reply(f, 2, 2));
+    CHECK_FALSE(c.ok());
+    CHECK(c.mismatched.size() == 8);  // w13 and w2 of both layers on both ranks
+    CHECK_THAT(c.summary(), Catch::Contains("--ep-size differs from `tensorhash expect --ep`"));
+  }
+}
+
+TEST_CASE("Qwen3-MoE checkpoints and EP sizes SGLang would not load are refused", "[sglang][moe]") {
+  model_fixture f(true, 100, 8, 2, 4);
+  sglang_engine<> engine(1);
+  const auto refused = [&](std::int64_t tp, std::int64_t ep, const char* what) {
+    CHECK_THROWS_WITH(sglang_expected(engine, f.names(), f.views(), f.model(), tp, ep),
+                      Catch::Contains(what));
+  };
+  SECTION("EP sizes") {
+    refused(4, 3, "ep 3 does not divide tp 4");
+    refused(4, 8, "ep 8 does not divide tp 4");
+    model_fixture three(true, 100, 8, 2, 3);
+    CHECK_THROWS_WITH(sglang_expected(engine, three.names(), three.views(), three.model(), 2, 2),
+                      Catch::Contains("the model's 3 experts are not divisible by ep 2"));
+    CHECK_THROWS_WITH(sglang_expected(engine, three.names(), three.views(), three.model(), 4, 1),
+                      Catch::Contains("tp/ep = 4 is greater than the model's 3 experts"));
+  }
+  SECTION("an expert missing, its router missing, an expert of another shape") {
+    f.tensors.erase("model.layers.1.mlp.experts.3.up_proj.weight");
+    refused(1, 1, "lacks model.layers.1.mlp.experts.3.up_proj.weight (the model has 4 experts)");
+    model_fixture g(true, 100, 8, 2, 4);
+    g.tensors.erase("model.layers.1.mlp.gate.weight");
+    CHECK_THROWS_WITH(sglang_expected(engine, g.names(), g.views(), g.model(), 1, 1),
+                      Catch::Contains("has no router model.layers.1.mlp.gate.weight"));
+    model_fixture h(true, 100, 8, 2, 4);
+    std::mt19937_64 rng(3);
+    h.tensors["model.layers.1.mlp.experts.2.down_proj.weight"] = random_tensor(32, 8, rng);
+    CHECK_THROWS_WITH(sglang_expected(engine, h.names(), h.views(), h.model(), 1, 1),
+                      Catch::Contains("differs from expert 0's in shape or dtype"));
+  }
+  SECTION("experts past the model's, outside the decoder layers, or in a dense model") {
+    f.tensors["model.layers.1.mlp.experts.4.gate_proj.weight"] =
+        f.tensors.at("model.layers.1.mlp.experts.0.gate_proj.weight");
+    refused(1, 1, "expert 4 is past the model's 4 experts");
+    model_fixture g(true, 100, 8, 2, 4);
+    g.tensors["model.mlp.experts.0.gate_proj.weight"] =
+        g.tensors.at("model.layers.1.mlp.experts.0.gate_proj.weight");
+    CHECK_THROWS_WITH(sglang_expected(engine, g.names(), g.views(), g.model(), 1, 1),
+                      Catch::Contains("no MoE block outside the decoder layers"));
+    model_fixture dense(false);
+    dense.tensors["model.layers.0.mlp.experts.0.gate_proj.weight"] =
+        dense.tensors.at("model.norm.weight");
+    CHECK_THROWS_WITH(sglang_expected(engine, dense.names(), dense.views(), dense.model(), 1),
+                      Catch::Contains("this model without experts"));
+  }
+  SECTION("a dense MLP in a MoE model, a router in a dense model, a MoE layer without experts") {
+    f.tensors["model.layers.1.mlp.down_proj.weight"] = f.tensors.at("model.norm.weight");
+    refused(1, 1, "is a dense MLP weight, but SGLang's Qwen3-MoE builds every decoder layer");
+    model_fixture g(false);
+    g.tensors["model.layers.0.mlp.gate.weight"] = g.tensors.at("model.norm.weight");
+    CHECK_THROWS_WITH(sglang_expected(engine, g.names(), g.views(), g.model(), 1, 1),
+                      Catch::Contains("is a MoE router, but SGLang builds this model without"));
+    model_fixture h(true, 100, 8, 2, 4);
+    for (auto it = h.tensors.begin(); it != h.tensors.end();) {
+      it = it->first.find(".experts.") != std::string::npos ? h.tensors.erase(it) : std::next(it);
+    }
+    CHECK_THROWS_WITH(sglang_expected(engine, h.names(), h.views(), h.model(), 1, 1),
+                      Catch::Contains("has a router but no experts"));
+  }
+  SECTION("the config's MoE keys") {
+    const sglang_model m = sglang_model_from_config(
+        R"({"architectures": ["Qwen3MoeForCausalLM"], "num_attention_heads": 8,
+            "num_key_value_heads": 2, "head_dim": 4, "num_experts": 4, "decoder_sparse_step": 1,
+            "mlp_only_layers": []})",
+        "config.json");
+    CHECK(m.num_experts == 4);
+    // SGLang's Qwen3-MoE gives every layer experts: configs with dense layers are refused.
+    for (const char* keys : {R"("decoder_sparse_step": 2)", R"("mlp_only_layers": [5])"}) {
+      CAPTURE(keys);
+      const std::string text =
+          std::string(R"({"num_attention_heads": 8, "head_dim": 4, "num_experts": 4, )") + keys +
+          "}";
+      CHECK(code_of([&] { sglang_model_from_config(text, "config.json"); }) ==
+            errc::invalid_argument);
+      CHECK_THROWS_WITH(sglang_model_from_config(text, "config.json"),
+                        Catch::Contains("builds every decoder layer with experts"));
+    }
+    CHECK_THROWS_WITH(sglang_model_from_config(R"({"architectures": ["Qwen3MoeForCausalLM"],
+                                     "num_attention_heads": 8, "head_dim": 4})",
+                                               "config.json"),
+                      Catch::Contains("config.json: missing \"num_experts\""));
+    CHECK_THROWS_WITH(
+        sglang_model_from_config(R"({"num_attention_heads": 8, "head_dim": 4, "num_experts": 4,
+                                     "mlp_only_layers": 3})",
+                                 "config.json"),
+        Catch::Contains("mlp_only_layers is not an array"));
+    CHECK_THROWS_WITH(
+        sglang_model_from_config(R"({"num_attention_heads": 8, "head_dim": 4,
+                                     "quantization_config": {"quant_method": "fp8"}})",
+                                 "config.json"),
+        Catch::Contains("config.json: quantization_config: expected checksums of quantised"));
+    CHECK(sglang_model_from_config(R"({"architectures": ["Qwen3ForCausalLM"],
+                                       "num_attention_heads": 8, "head_dim": 4})",
+                                   "c")
+              .num_experts == 0);
   }
 }
 

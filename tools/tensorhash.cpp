@@ -3,8 +3,9 @@
 //   tensorhash hash PATH... [--mode exact|tree|sglang|sglang-cpu] [--hasher sha256|blake3]
 //                           [--chunk-bytes N] [--as BF16|F32] [--nan-rule R]
 //                           [--device auto|cpu|cuda] [--leaves] [--threads N] [-o FILE]
-//   tensorhash expect PATH... --engine sglang --tp N [--mode sglang|sglang-cpu] [--as BF16|F32]
-//                             [--nan-rule R] [--config config.json] [--threads N] [-o FILE]
+//   tensorhash expect PATH... --engine sglang --tp N [--ep M] [--mode sglang|sglang-cpu]
+//                             [--as BF16|F32] [--nan-rule R] [--config config.json]
+//                             [--threads N] [-o FILE]
 //   tensorhash compare EXPECTED.json ACTUAL.json       (manifests or SGLang replies)
 //   tensorhash diff A B [--hasher sha256|blake3] [--chunk-bytes N] [--as BF16|F32] [--all-chunks]
 //                       (manifests with leaves, SGLang replies, or safetensors files/directories)
@@ -471,8 +472,9 @@ int run_diff(const std::string& a, const std::string& b, hash_options o, bool al
 
 struct expect_options {
   std::string engine = "sglang";
-  integer_text tp;     ///< --tp, as given
-  std::string config;  // config.json; default: beside the checkpoint
+  integer_text tp;       ///< --tp, as given
+  integer_text ep{"1"};  ///< --ep, as given
+  std::string config;    // config.json; default: beside the checkpoint
 };
 
 /// The HF config.json of a checkpoint: the first directory given, or the first file's directory.
@@ -498,17 +500,20 @@ int run_expect(const std::vector<std::string>& paths, const hash_options& o,
                     "expect --engine sglang computes SGLang's checksums: --mode sglang (an engine "
                     "on GPUs) or sglang-cpu (an engine on CPUs)");
   }
-  const std::optional<std::int64_t> given = e.tp.value();
-  if (!given) {
-    throw th::error(
-        th::errc::invalid_argument,
-        "--tp " + e.tp.text +
-            (e.tp.is_integer() ? " is out of range (1 to 2^63-1)" : " is not an integer"));
-  }
-  const std::int64_t tp = *given;
-  if (tp < 1) {
-    throw th::error(th::errc::invalid_argument, "--tp must be at least 1");
-  }
+  const auto size = [](const integer_text& t, const char* flag) {
+    const std::optional<std::int64_t> given = t.value();
+    if (!given) {
+      throw th::error(
+          th::errc::invalid_argument,
+          std::string(flag) + " " + t.text +
+              (t.is_integer() ? " is out of range (1 to 2^63-1)" : " is not an integer"));
+    }
+    if (*given < 1) {
+      throw th::error(th::errc::invalid_argument, std::string(flag) + " must be at least 1");
+    }
+    return *given;
+  };
+  const std::int64_t tp = size(e.tp, "--tp"), ep = size(e.ep, "--ep");
   std::vector<std::string> inputs = expand_paths(paths);
   const std::string config = find_config(paths, e);
   inputs.push_back(config);
@@ -521,15 +526,15 @@ int run_expect(const std::vector<std::string>& paths, const hash_options& o,
         using Canon = decltype(canon);
         if (o.mode == "sglang-cpu") {
           th::sglang_engine<th::sglang_cpu64, Canon> engine(o.threads);
-          return th::sglang_expected(engine, c.names, c.views, model, tp);
+          return th::sglang_expected(engine, c.names, c.views, model, tp, ep);
         }
         th::sglang_engine<th::sglang64, Canon> engine(o.threads);
-        return th::sglang_expected(engine, c.names, c.views, model, tp);
+        return th::sglang_expected(engine, c.names, c.views, model, tp, ep);
       });
   c.check_unchanged();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::string message =
-      "expected by tensorhash: " + settings_of(o).describe() + ", tp " + std::to_string(tp);
+  const std::string message = "expected by tensorhash: " + settings_of(o).describe() + ", tp " +
+                              std::to_string(tp) + (ep > 1 ? ", ep " + std::to_string(ep) : "");
   if (out.empty()) {
     std::cout << th::to_json(want, message).dump(1) << "\n";
   } else {
@@ -607,6 +612,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   expect->add_option("--tp", e.tp.text, "tensor-parallel size of the engine")->required();
   expect
+      ->add_option("--ep", e.ep.text,
+                   "expert-parallel size of the engine (its --ep-size; MoE models)")
+      ->capture_default_str();
+  expect
       ->add_option("--mode", x.mode,
                    "sglang (engine on GPUs: its Triton hash) or sglang-cpu (engine on CPUs)")
       ->check(CLI::IsMember({"sglang", "sglang-cpu"}))
@@ -617,6 +626,7 @@ int main(int argc, char** argv) {
   expect->add_option("-o,--output", out, "reply file to write (default: print to stdout)");
   expect->footer(
       "Example:\n  tensorhash expect hf-ckpt/ --engine sglang --tp 4 -o expected.json\n"
+      "  tensorhash expect qwen3-moe/ --engine sglang --tp 8 --ep 4 -o expected.json\n"
       "  tensorhash compare expected.json engine-reply.json\n\n" +
       std::string(exit_codes));
 

@@ -708,14 +708,13 @@ std::string py_sglang_weights_checksum(const std::vector<std::string>& names, nb
 }
 
 #if TENSORHASH_PY_WITH_SGLANG_REPLIES
-/// sglang_expected(names, items, num_heads, num_kv_heads, head_dim, tie_word_embeddings,
-///                 num_layers, tp, mode, canonical, nan_rule, threads, message) -> the reply's
-///                 JSON text
-/// What every rank of a tp-`tp` SGLang engine reports for the full HF tensors `items` (host).
+/// sglang_expected(names, items, config, label, tp, ep, mode, canonical, nan_rule, threads,
+///                 message) -> the reply's JSON text
+/// What every rank of a tp-`tp` (ep-`ep`) SGLang engine reports for the full HF tensors `items`
+/// (host); `config` is the model's HF config.json as bytes, named `label` in messages.
 std::string py_sglang_expected(const std::vector<std::string>& names, nb::handle items,
-                               std::int64_t num_heads, std::int64_t num_kv_heads,
-                               std::int64_t head_dim, bool tie_word_embeddings,
-                               std::int64_t num_layers, std::int64_t tp, const std::string& mode,
+                               nb::bytes config, const std::string& label, std::int64_t tp,
+                               std::int64_t ep, const std::string& mode,
                                const std::string& canonical, const std::string& nan_rule,
                                unsigned threads, const std::string& message) {
   const settings s = make_settings(mode, 0, canonical, nan_rule);
@@ -725,23 +724,24 @@ std::string py_sglang_expected(const std::vector<std::string>& names, nb::handle
                     "\"sglang-cpu\" (an engine on CPUs), got \"" +
                         mode + "\"");
   }
+  const th::sglang_model model =
+      th::sglang_model_from_config(std::string_view(config.c_str(), config.size()), label);
   batch b = import_batch(items, nb::cast(names));
   if (b.any_cuda) {
     throw th::error(th::errc::wrong_memory_space,
                     "SGLang's expected checksums are computed on the host: pass host tensors");
   }
   const std::vector<th::tensor_view> views = plain_views(b, "sglang_expected");
-  const th::sglang_model model{num_heads, num_kv_heads, head_dim, tie_word_embeddings, num_layers};
   const unsigned n = threads_for(threads, b.bytes);
   nb::gil_scoped_release release;
   const th::sglang_checksums want = with_canon(s, [&](auto canon) {
     using Canon = decltype(canon);
     if (s.mode == "sglang-cpu") {
       th::sglang_engine<th::sglang_cpu64, Canon> engine(n);
-      return th::sglang_expected(engine, names, views, model, tp);
+      return th::sglang_expected(engine, names, views, model, tp, ep);
     }
     th::sglang_engine<th::sglang64, Canon> engine(n);
-    return th::sglang_expected(engine, names, views, model, tp);
+    return th::sglang_expected(engine, names, views, model, tp, ep);
   });
   return th::to_json(want, message).dump(1);
 }
@@ -904,8 +904,7 @@ NB_MODULE(_core, m) {
         nb::arg("canonical"), nb::arg("nan_rule"));
 #if TENSORHASH_PY_WITH_SGLANG_REPLIES
   m.def("sglang_expected", &py_sglang_expected, nb::arg("names"), nb::arg("items"),
-        nb::arg("num_heads"), nb::arg("num_kv_heads"), nb::arg("head_dim"),
-        nb::arg("tie_word_embeddings"), nb::arg("num_layers"), nb::arg("tp"), nb::arg("mode"),
+        nb::arg("config"), nb::arg("label"), nb::arg("tp"), nb::arg("ep"), nb::arg("mode"),
         nb::arg("canonical"), nb::arg("nan_rule"), nb::arg("threads"), nb::arg("message"));
   m.def("sglang_compare", &py_sglang_compare, nb::arg("expected_text"), nb::arg("expected_label"),
         nb::arg("actual_text"), nb::arg("actual_label"));

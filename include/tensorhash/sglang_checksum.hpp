@@ -141,15 +141,18 @@ inline sglang_checksums sglang_checksums_of(const manifest& m) {
   return out;
 }
 
-/// @brief The shape facts of a Llama/Qwen2-family model that SGLang's sharding depends on (the
-///        HF `config.json`: num_attention_heads, num_key_value_heads, head_dim,
-///        tie_word_embeddings).
+/// @brief The shape facts of a Llama/Qwen2/Qwen3-family model that SGLang's sharding depends on
+///        (the HF `config.json`: num_attention_heads, num_key_value_heads, head_dim,
+///        tie_word_embeddings; for Qwen3-MoE num_experts).
 struct sglang_model {
   std::int64_t num_heads = 0;
   std::int64_t num_kv_heads = 0;
   std::int64_t head_dim = 0;
   bool tie_word_embeddings = false;  ///< no lm_head parameter: SGLang reuses embed_tokens
   std::int64_t num_layers = 0;       ///< num_hidden_layers; 0: not known (highest layer index + 1)
+  /// Routed experts of every decoder layer (SGLang 0.5.23's Qwen3MoeForCausalLM builds each
+  /// layer with a sparse MoE block: `Qwen3MoeDecoderLayer.stage_facts`); 0: a dense model.
+  std::int64_t num_experts = 0;
 };
 
 /// @brief One parameter of one SGLang rank: its name and its bytes as views of the HF tensors.
@@ -197,6 +200,21 @@ inline composite_view vocab_rows(const tensor_view& full, std::int64_t tp, std::
   }
   shape[0] = per;
   return composite_view(std::move(pieces), std::move(shape), full.dtype());
+}
+
+/// The decoder layer `name` belongs to ("model.layers.<i>."), or -1 when none (check_layers
+/// refuses malformed indices).
+inline std::int64_t layer_of(const std::string& name) {
+  const std::string prefix = "model.layers.";
+  if (name.compare(0, prefix.size(), prefix) != 0) {
+    return -1;
+  }
+  std::size_t end = prefix.size();
+  while (end < name.size() && end - prefix.size() < 10 && name[end] >= '0' && name[end] <= '9') {
+    ++end;
+  }
+  return end == prefix.size() || end - prefix.size() > 9 ? -1
+                                                         : std::stoll(name.substr(prefix.size()));
 }
 
 /// Refuses a checkpoint whose decoder layers are not all there: a layer index at or past the
@@ -251,34 +269,135 @@ inline void check_layers(const std::map<std::string, tensor_view>& hf, std::int6
   }
 }
 
+/// An expert weight's name cut in three: "model.layers.3.mlp.experts.", 7, "gate_proj.weight".
+struct expert_name {
+  std::string base;
+  std::int64_t index = 0;
+  std::string rest;
+};
+
+/// `name` as an expert weight, or nothing when it is not under ".mlp.experts.".
+inline std::optional<expert_name> expert_of(const std::string& name) {
+  const std::string marker = ".mlp.experts.";
+  const std::size_t at = name.find(marker);
+  if (at == std::string::npos) {
+    return std::nullopt;
+  }
+  const std::size_t begin = at + marker.size();
+  std::size_t end = begin;
+  while (end < name.size() && name[end] >= '0' && name[end] <= '9') {
+    ++end;
+  }
+  if (end == begin || end >= name.size() || name[end] != '.' || end - begin > 9 ||
+      (end - begin > 1 && name[begin] == '0')) {
+    refuse("tensor \"" + name + "\" has no expert index SGLang's loader takes (digits, no " +
+           "leading zero, then a dot)");
+  }
+  return expert_name{name.substr(0, begin), std::stoll(name.substr(begin, end - begin)),
+                     name.substr(end + 1)};
+}
+
+inline bool same_shape(const tensor_view& a, const tensor_view& b) {
+  bool same = a.rank() == b.rank();
+  for (int i = 0; same && i < a.rank(); ++i) {
+    same = a.shape(i) == b.shape(i);
+  }
+  return same;
+}
+
+/**
+ * Rank `rank`'s two FusedMoE parameters of the MoE layer whose experts are named
+ * `base` + "<e>.{gate,up,down}_proj.weight" (sglang/srt/layers/moe/fused_moe_triton/layer.py,
+ * `FusedMoE._load_w13`/`_load_w2`, the Triton runner's layout): `w13_weight`
+ * [E_local, 2·I/moe_tp, H], each local expert's gate rows then its up rows, and `w2_weight`
+ * [E_local, H, I/moe_tp], its down_proj columns. moe_tp = tp/ep; the moe-tp rank is
+ * rank % moe_tp, the EP rank rank / moe_tp, holding experts [ep_rank·E_local, +E_local).
+ */
+inline void moe_parameters(const std::map<std::string, tensor_view>& hf, const std::string& base,
+                           const sglang_model& model, std::int64_t tp, std::int64_t ep,
+                           std::int64_t rank, std::vector<sglang_parameter>& out) {
+  const std::string router =
+      base.substr(0, base.size() - std::string("experts.").size()) + "gate.weight";
+  if (hf.count(router) == 0) {
+    refuse("the MoE layer of " + base + "* has no router " + router + ": is a shard missing?");
+  }
+  const std::int64_t moe_tp = tp / ep, moe_tp_rank = rank % moe_tp, local = model.num_experts / ep;
+  const std::int64_t first = rank / moe_tp * local;
+  const char* const projections[3] = {"gate_proj", "up_proj", "down_proj"};
+  std::vector<composite_view> w13, w2;
+  for (std::int64_t e = 0; e < model.num_experts; ++e) {
+    std::vector<tensor_view> t;
+    for (const char* projection : projections) {
+      const std::string name = base + std::to_string(e) + "." + projection + ".weight";
+      const auto it = hf.find(name);
+      if (it == hf.end()) {
+        refuse(base + "* lacks " + name + " (the model has " + std::to_string(model.num_experts) +
+               " experts): is a shard missing?");
+      }
+      const tensor_view& zero = hf.at(base + "0." + projection + ".weight");
+      if (!same_shape(it->second, zero) || it->second.dtype() != zero.dtype()) {
+        refuse("tensor \"" + name + "\" differs from expert 0's in shape or dtype: FusedMoE " +
+               "stacks experts of one shape");
+      }
+      t.push_back(it->second);
+    }
+    if (e >= first && e < first + local) {
+      w13.push_back(expected_shard(tp_layout::fused_gate_up(moe_tp, moe_tp_rank), {t[0], t[1]}));
+      w2.push_back(expected_shard(tp_layout::row_parallel(moe_tp, moe_tp_rank), {t[2]}));
+    }
+  }
+  out.push_back({base + "w13_weight", stack(w13)});
+  out.push_back({base + "w2_weight", stack(w2)});
+}
+
 }  // namespace sglang_map
 }  // namespace detail
 
 /**
- * @brief The parameters SGLang's Llama/Qwen2 models hold on tensor-parallel rank `rank` of `tp`,
- *        as views of the full HF tensors, sorted by name.
+ * @brief The parameters SGLang's Llama/Qwen2/Qwen3/Qwen3-MoE models hold on tensor-parallel rank
+ *        `rank` of `tp` (expert-parallel size `ep`), as views of the full HF tensors, sorted by
+ *        name.
  *
  * `q_proj`/`k_proj`/`v_proj` (weight and bias) become `qkv_proj` (fused_qkv), `gate_proj`/
  * `up_proj` become `gate_up_proj` (fused_gate_up), `o_proj`/`down_proj` weights are split by
  * columns (their biases replicated), `model.embed_tokens.weight` and `lm_head.weight` are
  * vocab-parallel with SGLang's zero padding rows (`lm_head` absent when embeddings are tied),
- * norms are replicated; `rotary_emb.inv_freq` is not a parameter SGLang checks.
+ * norms (Qwen3's `q_norm`/`k_norm` too) are replicated; `rotary_emb.inv_freq` is not a
+ * parameter SGLang checks. A MoE layer's router `mlp.gate.weight` is replicated and its experts
+ * `mlp.experts.<e>.{gate,up,down}_proj.weight` become FusedMoE's `mlp.experts.w13_weight` and
+ * `mlp.experts.w2_weight` (detail::sglang_map::moe_parameters): the rank's contiguous share of
+ * E/ep experts, each split over moe_tp = tp/ep.
  * @param names  HF tensor names (unique)
  * @param views  the full HF tensors, one per name
- * @throw error invalid_argument naming a tensor SGLang's Llama/Qwen2 loader would not take, a
- *        partner missing from a fused group, a decoder layer missing or lacking a tensor other
- *        layers have (or past `model.num_layers`), or shapes that do not split over `tp`
+ * @throw error invalid_argument naming a tensor SGLang's loaders would not take, a partner
+ *        missing from a fused group, a decoder layer missing or lacking a tensor other layers of
+ *        its kind have (or past `model.num_layers`), an expert missing, shapes that do not split
+ *        over `tp`, or an `ep` that does not divide `tp` and the experts
  */
 inline std::vector<sglang_parameter> sglang_rank_parameters(const std::vector<std::string>& names,
                                                             const std::vector<tensor_view>& views,
                                                             const sglang_model& model,
-                                                            std::int64_t tp, std::int64_t rank) {
+                                                            std::int64_t tp, std::int64_t rank,
+                                                            std::int64_t ep = 1) {
   namespace m = detail::sglang_map;
   if (names.size() != views.size()) {
     m::refuse("names and views differ in number");
   }
   if (tp < 1 || rank < 0 || rank >= tp) {
     m::refuse("rank " + std::to_string(rank) + " is outside tp size " + std::to_string(tp));
+  }
+  if (ep < 1 || tp % ep != 0) {
+    m::refuse("ep " + std::to_string(ep) + " does not divide tp " + std::to_string(tp) +
+              " (SGLang's expert-parallel groups split the tensor-parallel group)");
+  }
+  if (model.num_experts > 0 && model.num_experts % ep != 0) {
+    m::refuse("the model's " + std::to_string(model.num_experts) +
+              " experts are not divisible by ep " + std::to_string(ep));
+  }
+  if (model.num_experts > 0 && tp / ep > model.num_experts) {
+    m::refuse("the MoE tensor-parallel size tp/ep = " + std::to_string(tp / ep) +
+              " is greater than the model's " + std::to_string(model.num_experts) +
+              " experts (SGLang refuses it)");
   }
   std::map<std::string, tensor_view> hf;
   for (std::size_t i = 0; i < names.size(); ++i) {
@@ -307,11 +426,36 @@ inline std::vector<sglang_parameter> sglang_rank_parameters(const std::vector<st
   };
 
   std::vector<sglang_parameter> out;
+  std::set<std::string> moe_layers_done, routers;
   for (const auto& entry : hf) {
     // Named, not bound: C++17 lambdas cannot capture a structured binding.
     const std::string& name = entry.first;
     const tensor_view& v = entry.second;
     try {
+      const std::int64_t layer = m::layer_of(name);
+      const bool moe_layer = layer >= 0 && model.num_experts > 0;
+      if (const std::optional<m::expert_name> x = m::expert_of(name)) {
+        if (!moe_layer) {
+          m::refuse("tensor \"" + name + "\" is an expert weight, but SGLang builds " +
+                    (model.num_experts == 0
+                         ? std::string("this model without experts (its config has no "
+                                       "num_experts)")
+                         : std::string("no MoE block outside the decoder layers")));
+        }
+        if (x->index >= model.num_experts) {
+          m::refuse("tensor \"" + name + "\": expert " + std::to_string(x->index) +
+                    " is past the model's " + std::to_string(model.num_experts) + " experts");
+        }
+        if (x->rest != "gate_proj.weight" && x->rest != "up_proj.weight" &&
+            x->rest != "down_proj.weight") {
+          m::refuse("tensor \"" + name + "\" is not a parameter of SGLang's FusedMoE (which " +
+                    "loads an expert's gate_proj, up_proj and down_proj weights)");
+        }
+        if (moe_layers_done.insert(x->base).second) {
+          m::moe_parameters(hf, x->base, model, tp, ep, rank, out);
+        }
+        continue;
+      }
       const bool weight = m::ends_with(name, ".weight");
       const bool bias = m::ends_with(name, ".bias");
       const auto module_is = [&](const char* module) {
@@ -319,6 +463,22 @@ inline std::vector<sglang_parameter> sglang_rank_parameters(const std::vector<st
                m::ends_with(name, std::string(".") + module + ".bias");
       };
       if (name.find("rotary_emb.inv_freq") != std::string::npos) {
+        continue;
+      }
+      if (moe_layer && (module_is("gate_proj") || module_is("up_proj") || module_is("down_proj"))) {
+        m::refuse("tensor \"" + name + "\" is a dense MLP weight, but SGLang's Qwen3-MoE " +
+                  "builds every decoder layer with a sparse MoE block, which would not load it");
+      }
+      if (m::ends_with(name, ".mlp.gate.weight")) {
+        if (!moe_layer) {
+          m::refuse("tensor \"" + name + "\" is a MoE router, but SGLang builds " +
+                    (layer < 0 ? std::string("no MoE block outside the decoder layers")
+                               : std::string("this model without experts (its config has no "
+                                             "num_experts)")));
+        }
+        routers.insert(name.substr(0, name.size() - std::string("gate.weight").size()) +
+                       "experts.");
+        out.push_back({name, v});  // ReplicatedLinear
         continue;
       }
       if (module_is("q_proj")) {
@@ -351,8 +511,8 @@ inline std::vector<sglang_parameter> sglang_rank_parameters(const std::vector<st
         out.push_back({name, v});
       } else {
         m::refuse("tensor \"" + name +
-                  "\" is not a parameter of SGLang's Llama/Qwen2 models (which SGLang layer "
-                  "would hold it is not known here)");
+                  "\" is not a parameter of SGLang's Llama/Qwen2/Qwen3 models (which SGLang "
+                  "layer would hold it is not known here)");
       }
     } catch (const error& e) {
       // A layout's own message names a dimension, not the tensor: say which, and where.
@@ -364,6 +524,11 @@ inline std::vector<sglang_parameter> sglang_rank_parameters(const std::vector<st
     }
   }
   m::check_layers(hf, model.num_layers);  // after the mapping: an unknown tensor is named first
+  for (const auto& base : routers) {
+    if (moe_layers_done.count(base) == 0) {
+      m::refuse("the MoE layer of " + base + "* has a router but no experts: is a shard missing?");
+    }
+  }
   if (!model.tie_word_embeddings && hf.count("model.embed_tokens.weight") != 0 &&
       hf.count("lm_head.weight") == 0) {
     m::refuse("lm_head.weight is missing and the model does not tie its word embeddings");
@@ -374,8 +539,14 @@ inline std::vector<sglang_parameter> sglang_rank_parameters(const std::vector<st
 }
 
 /**
- * @brief What every tensor-parallel rank of an SGLang engine (target model, tp only: dp 0/1,
- *        pp 0/1) reports for a model loaded from these HF tensors, with the per-engine checksum.
+ * @brief What every tensor-parallel rank of an SGLang engine (target model, dp 0/1, pp 0/1;
+ *        expert-parallel size `ep`) reports for a model loaded from these HF tensors, with the
+ *        per-engine checksum.
+ *
+ * SGLang's `ParallelismInfo` has no EP field: EP ranks are tensor-parallel ranks (moe_ep rank =
+ * tp_rank / (tp/ep)), so a reply is told apart by tp_rank as without EP; an engine started with
+ * another `--ep-size` differs in every `w13_weight`/`w2_weight` (sglang_comparison::summary says
+ * so).
  * @param engine an `sglang_engine`: `sglang64` for engines on GPUs, `sglang_cpu64` on CPUs; its
  *        canonicalisation policy stands for the dtype the engine holds
  * @throw error as sglang_rank_parameters and the engine's hash
@@ -384,10 +555,11 @@ template <class Mode, class Canon>
 sglang_checksums sglang_expected(sglang_engine<Mode, Canon>& engine,
                                  const std::vector<std::string>& names,
                                  const std::vector<tensor_view>& views, const sglang_model& model,
-                                 std::int64_t tp) {
+                                 std::int64_t tp, std::int64_t ep = 1) {
   sglang_checksums out;
   for (std::int64_t r = 0; r < tp; ++r) {
-    const std::vector<sglang_parameter> params = sglang_rank_parameters(names, views, model, tp, r);
+    const std::vector<sglang_parameter> params =
+        sglang_rank_parameters(names, views, model, tp, r, ep);
     std::vector<composite_view> tensors;
     tensors.reserve(params.size());
     for (const auto& p : params) {
@@ -475,6 +647,11 @@ struct sglang_comparison {
              "side must be the engine's own parameters (its /weights_checker reply), and the "
              "trainer side `tensorhash expect` of the checkpoint, not a manifest of HF tensors\n";
     }
+    if (only_experts_differ()) {
+      out << "note: only MoE expert weights (w13_weight, w2_weight) differ: an engine whose "
+             "--ep-size differs from `tensorhash expect --ep` places other experts on each rank; "
+             "EP is not in SGLang's reply, so check the engine's launch arguments\n";
+    }
     out << ranks_compared << " rank(s) compared: " << matched << " matched, " << mismatched.size()
         << " mismatched, " << missing.size() << " missing, " << unexpected.size() << " unexpected, "
         << missing_ranks.size() + unexpected_ranks.size() << " rank(s) unmatched"
@@ -483,6 +660,15 @@ struct sglang_comparison {
   }
 
  private:
+  /// True when expert weights and nothing else differ: a wrong EP size, most likely.
+  bool only_experts_differ() const {
+    return !mismatched.empty() && missing.empty() && unexpected.empty() &&
+           std::all_of(mismatched.begin(), mismatched.end(), [](const tensor_difference& d) {
+             return detail::sglang_map::ends_with(d.name, ".experts.w13_weight") ||
+                    detail::sglang_map::ends_with(d.name, ".experts.w2_weight");
+           });
+  }
+
   /// True when the unmatched names are HF's unfused projections on one side and SGLang's fused
   /// parameters on the other: an HF manifest compared with an engine's reply.
   bool hf_names_against_fused() const {

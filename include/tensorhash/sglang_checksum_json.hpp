@@ -334,13 +334,16 @@ inline nlohmann::ordered_json to_json(const sglang_comparison& c) {
 
 /**
  * @brief The shape facts SGLang's sharding needs, from the text of an HF config.json (Llama,
- *        Mistral or Qwen2): `num_attention_heads`; `num_key_value_heads` (default: the heads);
- *        `head_dim` (default: `hidden_size` / heads, which must divide); `tie_word_embeddings`
- *        (default false); `num_hidden_layers` (default: not known); `architectures`, when
- *        present, one of the three. The Python package's `model_of` reads it alike.
+ *        Mistral, Qwen2, Qwen3 or Qwen3-MoE): `num_attention_heads`; `num_key_value_heads`
+ *        (default: the heads); `head_dim` (default: `hidden_size` / heads, which must divide);
+ *        `tie_word_embeddings` (default false); `num_hidden_layers` (default: not known);
+ *        `architectures`, when present, one of the five. For `Qwen3MoeForCausalLM`:
+ *        `num_experts` (required); `decoder_sparse_step` other than 1 and a non-empty
+ *        `mlp_only_layers` are refused, as dense layers SGLang would build with experts. The
+ *        Python package passes config.json to this function too.
  * @param label names the file in messages
  * @throw error parse_error naming `label` and the key; invalid_argument for another
- *        architecture
+ *        architecture, a quantization_config or dense layers in a Qwen3-MoE
  */
 inline sglang_model sglang_model_from_config(std::string_view text, const std::string& label) {
   const nlohmann::json j = detail::parse_json_strict(text, label);
@@ -363,16 +366,48 @@ inline sglang_model sglang_model_from_config(std::string_view text, const std::s
   };
   const auto arch = j.find("architectures");
   if (arch != j.end()) {
-    const std::set<std::string> known{"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
+    const std::set<std::string> known{"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
+                                      "Qwen3ForCausalLM", "Qwen3MoeForCausalLM"};
     if (!arch->is_array() || arch->size() != 1 || !arch->front().is_string() ||
         known.count(arch->front().get<std::string>()) == 0) {
       throw error(errc::invalid_argument, label + ": architectures " + detail::json_brief(*arch) +
                                               ": expected checksums are known for "
-                                              "LlamaForCausalLM, MistralForCausalLM and "
-                                              "Qwen2ForCausalLM only");
+                                              "LlamaForCausalLM, MistralForCausalLM, "
+                                              "Qwen2ForCausalLM, Qwen3ForCausalLM and "
+                                              "Qwen3MoeForCausalLM only");
     }
   }
+  const auto quant = j.find("quantization_config");
+  if (quant != j.end() && !quant->is_null()) {
+    throw error(errc::invalid_argument,
+                label +
+                    ": quantization_config: expected checksums of quantised checkpoints are "
+                    "not known (SGLang's checker hashes their weights dequantised)");
+  }
   sglang_model m;
+  // Without "architectures", num_experts alone says Qwen3-MoE.
+  if (arch != j.end() ? arch->front() == "Qwen3MoeForCausalLM" : j.count("num_experts") != 0) {
+    m.num_experts = number("num_experts", -1);
+    // SGLang 0.5.23 builds every Qwen3-MoE decoder layer with experts
+    // (Qwen3MoeDecoderLayer.stage_facts), whatever these two keys say.
+    const std::string every =
+        ", but SGLang's Qwen3MoeForCausalLM builds every decoder layer "
+        "with experts: a checkpoint with dense layers would not load";
+    if (number("decoder_sparse_step", 1) != 1) {
+      throw error(errc::invalid_argument, label + ": decoder_sparse_step is not 1" + every);
+    }
+    const auto only = j.find("mlp_only_layers");
+    if (only != j.end() && !only->is_null()) {
+      if (!only->is_array()) {
+        throw error(errc::parse_error, label + ": mlp_only_layers is not an array");
+      }
+      if (!only->empty()) {
+        throw error(errc::invalid_argument, label + ": mlp_only_layers " +
+                                                detail::json_brief(*only) + " names dense layers" +
+                                                every);
+      }
+    }
+  }
   m.num_heads = number("num_attention_heads", -1);
   m.num_kv_heads = number("num_key_value_heads", m.num_heads);
   const auto head_dim = j.find("head_dim");

@@ -355,7 +355,7 @@ def sglang_weights_checksum(state_dict: Mapping[str, Any], as_dtype: AsDtype = N
 
 
 def sglang_expected(state_dict: Mapping[str, Any], config: Any, tp: int, mode: str = "sglang",
-                    as_dtype: AsDtype = None, nan_rule: str = "canonical", *,
+                    as_dtype: AsDtype = None, nan_rule: str = "canonical", *, ep: int = 1,
                     threads: Optional[int] = None) -> Dict[str, Any]:
     """What every tensor-parallel rank of an SGLang engine (target model, dp 1, pp 1) that loads
     these HF tensors reports to ``/weights_checker`` (action "checksum"): the HTTP reply
@@ -363,33 +363,40 @@ def sglang_expected(state_dict: Mapping[str, Any], config: Any, tp: int, mode: s
     ``tensorhash expect --engine sglang`` writes it. Compare it with the engine's reply with
     `compare_sglang`.
 
-    The trainer's full tensors are mapped to SGLang's parameters as its Llama/Qwen2 loaders
-    shard them (docs/format.md §4.5: fused ``qkv_proj`` and ``gate_up_proj``, column-split
-    ``o_proj``/``down_proj``, vocab-parallel ``embed_tokens``/``lm_head`` with zero padding
-    rows, replicated norms) by the C++ library, from views: nothing is sliced or copied.
+    The trainer's full tensors are mapped to SGLang's parameters as its Llama/Qwen2/Qwen3/
+    Qwen3-MoE loaders shard them (docs/layouts.md, docs/format.md §4.5: fused ``qkv_proj`` and
+    ``gate_up_proj``, column-split ``o_proj``/``down_proj``, vocab-parallel ``embed_tokens``/
+    ``lm_head`` with zero padding rows, replicated norms and routers, the experts stacked into
+    FusedMoE's ``w13_weight``/``w2_weight`` per EP rank) by the C++ library, from views: nothing
+    is sliced or copied.
 
-    :param state_dict: HF names to full host tensors (a Llama, Mistral or Qwen2 model)
+    :param state_dict: HF names to full host tensors (a Llama, Mistral, Qwen2, Qwen3 or
+        Qwen3-MoE model)
     :param config: the model's HF config: a dict like config.json, or its path
-        (``num_attention_heads``, ``num_key_value_heads``, ``head_dim`` or ``hidden_size``,
-        ``tie_word_embeddings``)
+        (``architectures``, ``num_attention_heads``, ``num_key_value_heads``, ``head_dim`` or
+        ``hidden_size``, ``tie_word_embeddings``, ``num_hidden_layers``; for Qwen3-MoE
+        ``num_experts``: SGLang gives every layer experts, so dense layers are refused)
     :param tp: the engine's tensor-parallel size
     :param mode: ``"sglang"`` (an engine on GPUs: its Triton hash) or ``"sglang-cpu"`` (an
         engine on CPUs)
     :param as_dtype: the dtype the engine holds the weights in, when it differs from the
         tensors' (None, ``"BF16"``, ``"F32"``); `nan_rule` as in `digest`
+    :param ep: the engine's expert-parallel size (``--ep-size``), dividing `tp` and the experts
     :param threads: CPU threads (None: all cores for large models)
-    :raises Error: a tensor SGLang's Llama/Qwen2 loaders do not take, a fused partner missing,
-        shapes that do not split over `tp`, a bad config (``invalid_argument``,
-        ``parse_error``, ``io_error``), CUDA tensors (``wrong_memory_space``)
+    :raises Error: a tensor SGLang's loaders do not take, a fused partner or an expert missing,
+        shapes that do not split over `tp`, an `ep` that does not divide `tp` or the experts, a
+        bad config (``invalid_argument``, ``parse_error``, ``io_error``), CUDA tensors
+        (``wrong_memory_space``)
     """
     canonical = _sg.check_settings(mode, as_dtype, nan_rule)
-    model = _sg.model_of(config)
-    tp = _sg.check_tp(tp)
+    cfg = _sg.config_of(config)
+    tp = _sg.check_size(tp, "tp")
+    ep = _sg.check_size(ep, "ep")
     names, values = _t.split_items(state_dict)
     if names is None:
         raise Error("invalid_argument", "sglang_expected takes a mapping of names to tensors")
     prepared = [_t.prepare(v, _t.label_of(names, i)) for i, v in enumerate(values)]
     if any(p.device is not None for p in prepared):
         raise Error("wrong_memory_space", "sglang_expected reads host tensors")
-    return json.loads(_sg.expected_text(names, [p.entry for p in prepared], model, tp, mode,
+    return json.loads(_sg.expected_text(names, [p.entry for p in prepared], cfg, tp, ep, mode,
                                         canonical, nan_rule, _t.threads_arg(threads)))

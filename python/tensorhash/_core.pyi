@@ -11,10 +11,8 @@ def sglang_diffusion_digest(item: Any, canonical: str, nan_rule: str) -> str: ..
 def sglang_weights_checksum(names: Sequence[str], items: Sequence[Any], canonical: str,
                             nan_rule: str) -> str: ...
 # SGLang's weight-checker replies: present when build_info()["sglang_replies"] is True.
-def sglang_expected(names: Sequence[str], items: Sequence[Any], num_heads: int,
-                    num_kv_heads: int, head_dim: int, tie_word_embeddings: bool,
-                    num_layers: int, tp: int,
-                    mode: str, canonical: str, nan_rule: str, threads: int,
+def sglang_expected(names: Sequence[str], items: Sequence[Any], config: bytes, label: str,
+                    tp: int, ep: int, mode: str, canonical: str, nan_rule: str, threads: int,
                     message: str) -> str: ...
 def sglang_compare(expected_text: str, expected_label: str, actual_text: str,
                    actual_label: str) -> Tuple[str, str]: ...

@@ -19,9 +19,6 @@ from . import _manifest as _m
 from . import _tensors as _t
 from ._error import Error
 
-ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM")
-
-
 def require_replies() -> None:
     """Raises Error(invalid_argument) when this build has no SGLang reply support."""
     if not _core.build_info()["sglang_replies"]:
@@ -31,40 +28,19 @@ def require_replies() -> None:
                     "build_info()['sglang_replies'] is False)")
 
 
-# ---- the model's shape ----------------------------------------------------------------------
+# ---- the model's config ---------------------------------------------------------------------
 
-class ModelShape(NamedTuple):
-    """The facts of an HF config.json that SGLang's sharding depends on."""
-    num_heads: int
-    num_kv_heads: int
-    head_dim: int
-    tie_word_embeddings: bool
-    num_layers: int = 0  # num_hidden_layers; 0: not known (the highest layer index + 1)
-
-
-def _positive(config: Dict[str, Any], key: str, label: str) -> Optional[int]:
-    """config[key] as a positive int; None when absent or null."""
-    value = config.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 1 << 63:
-        raise Error("parse_error", '%s: "%s" is not a positive integer' % (label, key))
-    return value
+class Config(NamedTuple):
+    """An HF config.json's bytes, and the label that names it in messages. The C++ library reads
+    the facts SGLang's sharding depends on from it (sglang_model_from_config), as the command
+    line does."""
+    data: bytes
+    label: str
 
 
-def _required(config: Dict[str, Any], key: str, label: str) -> int:
-    value = _positive(config, key, label)
-    if value is None:
-        raise Error("parse_error", '%s: missing "%s"' % (label, key))
-    return value
-
-
-def model_of(config: Any) -> ModelShape:
-    """The shape facts of a Llama, Mistral or Qwen2 HF config (a dict, or the path of a
-    config.json), read as ``tensorhash expect`` reads them: ``num_attention_heads``;
-    ``num_key_value_heads`` (default: the heads); ``head_dim`` (default: ``hidden_size`` //
-    heads); ``tie_word_embeddings`` (default false); ``architectures``, when present, one of
-    `ARCHITECTURES`."""
+def config_of(config: Any) -> Config:
+    """An HF config: a dict like config.json, or the path of a config.json (read here: an
+    unreadable file is an ``io_error``)."""
     if isinstance(config, (str, os.PathLike)):
         label = os.fspath(config)
         try:
@@ -73,32 +49,11 @@ def model_of(config: Any) -> ModelShape:
         except OSError as e:
             raise Error("io_error", "%s: cannot read: %s" % (label, e.strerror or e)) \
                 from None
-        config = _m.parse_json(data, label)
-    else:
-        label = "config"
-    if not isinstance(config, dict):
-        raise Error("parse_error", "%s: not a JSON object" % label)
-    if "architectures" in config:
-        arch = config["architectures"]
-        if not isinstance(arch, list) or len(arch) != 1 or arch[0] not in ARCHITECTURES:
-            raise Error("invalid_argument",
-                        "%s: architectures %s: expected checksums are known for "
-                        "LlamaForCausalLM, MistralForCausalLM and Qwen2ForCausalLM only"
-                        % (label, _m._brief(arch)))
-    heads = _required(config, "num_attention_heads", label)
-    kv_heads = _positive(config, "num_key_value_heads", label) or heads
-    head_dim = _positive(config, "head_dim", label)
-    if head_dim is None:
-        hidden = _required(config, "hidden_size", label)
-        if hidden % heads:
-            raise Error("parse_error", "%s: hidden_size %d is not a multiple of "
-                        "num_attention_heads and no head_dim is given" % (label, hidden))
-        head_dim = hidden // heads
-    tied = config.get("tie_word_embeddings", False)
-    if not isinstance(tied, bool):
-        raise Error("parse_error", "%s: tie_word_embeddings is not a boolean" % label)
-    layers = _positive(config, "num_hidden_layers", label) or 0
-    return ModelShape(heads, kv_heads, head_dim, tied, layers)
+        return Config(data, label)
+    try:
+        return Config(json.dumps(config, allow_nan=False).encode(), "config")
+    except (TypeError, ValueError) as e:
+        raise Error("parse_error", "config: not a JSON object: %s" % e) from None
 
 
 # ---- expected replies -----------------------------------------------------------------------
@@ -112,22 +67,24 @@ def check_settings(mode: str, as_dtype: Any, nan_rule: str) -> str:
     return _t.check_settings(mode, 0, as_dtype, nan_rule)
 
 
-def check_tp(tp: Any) -> int:
-    if isinstance(tp, bool) or not isinstance(tp, int) or not 1 <= tp < 1 << 63:
-        raise Error("invalid_argument", "tp must be an int from 1 to 2^63-1, got %r" % (tp,))
-    return tp
+def check_size(value: Any, what: str) -> int:
+    """A parallel size (tp, ep): an int from 1 to 2^63-1."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 1 << 63:
+        raise Error("invalid_argument",
+                    "%s must be an int from 1 to 2^63-1, got %r" % (what, value))
+    return value
 
 
-def expected_text(names: List[str], entries: Sequence[Any], model: ModelShape, tp: int,
+def expected_text(names: List[str], entries: Sequence[Any], config: Config, tp: int, ep: int,
                   mode: str, canonical: str, nan_rule: str, threads: int) -> str:
     """The expected reply as the C++ command line writes it (JSON text, one-space indent, no
     final newline); host tensors only."""
     require_replies()
-    message = "expected by tensorhash: %s, tp %d" % (
-        _m.describe_settings(_m.settings_header(mode, 0, canonical, nan_rule)), tp)
-    return _core.sglang_expected(names, list(entries), model.num_heads, model.num_kv_heads,
-                                 model.head_dim, model.tie_word_embeddings, model.num_layers, tp,
-                                 mode, canonical, nan_rule, threads, message)
+    message = "expected by tensorhash: %s, tp %d%s" % (
+        _m.describe_settings(_m.settings_header(mode, 0, canonical, nan_rule)), tp,
+        ", ep %d" % ep if ep > 1 else "")
+    return _core.sglang_expected(names, list(entries), config.data, config.label, tp, ep, mode,
+                                 canonical, nan_rule, threads, message)
 
 
 # ---- comparison -----------------------------------------------------------------------------

@@ -4,7 +4,8 @@ replies and exit codes as the C++ tools/tensorhash):
     tensorhash hash PATH... [--mode exact|tree|sglang|sglang-cpu] [--chunk-bytes N]
                             [--as BF16|F32] [--nan-rule R] [--device auto|cpu|cuda] [--leaves]
                             [--threads N] [-o FILE]
-    tensorhash expect PATH... --engine sglang --tp N [--mode sglang|sglang-cpu] [--as BF16|F32]
+    tensorhash expect PATH... --engine sglang --tp N [--ep M] [--mode sglang|sglang-cpu]
+                              [--as BF16|F32]
                               [--nan-rule R] [--config config.json] [--threads N] [-o FILE]
     tensorhash compare EXPECTED.json ACTUAL.json [--json]   (manifests or SGLang replies)
     tensorhash diff A B [--hasher sha256|blake3] [--chunk-bytes N] [--as BF16|F32] [--nan-rule R]
@@ -109,11 +110,15 @@ def _parser() -> argparse.ArgumentParser:
                        "for a checkpoint", formatter_class=raw,
                        epilog=_epilog("tensorhash expect hf-ckpt/ --engine sglang --tp 4 -o "
                                       "expected.json",
+                                      "tensorhash expect qwen3-moe/ --engine sglang --tp 8 --ep 4 "
+                                      "-o expected.json",
                                       "tensorhash compare expected.json engine-reply.json"))
     x.add_argument("paths", nargs="+", help="safetensors files, or directories of them")
     x.add_argument("--engine", choices=["sglang"], default="sglang",
                    help="the engine whose report to predict")
     x.add_argument("--tp", type=int, required=True, help="tensor-parallel size of the engine")
+    x.add_argument("--ep", type=int, default=1,
+                   help="expert-parallel size of the engine (its --ep-size; MoE models)")
     x.add_argument("--mode", choices=["sglang", "sglang-cpu"], default="sglang",
                    help="sglang (engine on GPUs: its Triton hash) or sglang-cpu (engine on CPUs)")
     _add_digest_options(x, chunks=False)
@@ -275,20 +280,21 @@ def _run_expect(args) -> int:
     from ._safetensors import Checkpoint, expand_paths
     _check_flags(args, args.mode)
     canonical = _sg.check_settings(args.mode, args.canonical, args.nan_rule)
-    if not -(1 << 63) <= args.tp < 1 << 63:
-        raise Error("invalid_argument", "--tp %d is out of range (1 to 2^63-1)" % args.tp)
-    if args.tp < 1:
-        raise Error("invalid_argument", "--tp must be at least 1")
+    for flag, value in (("--tp", args.tp), ("--ep", args.ep)):
+        if not -(1 << 63) <= value < 1 << 63:
+            raise Error("invalid_argument", "%s %d is out of range (1 to 2^63-1)" % (flag, value))
+        if value < 1:
+            raise Error("invalid_argument", "%s must be at least 1" % flag)
     files = expand_paths(args.paths)
     config = _find_config(args)
     _refuse_output_among(args.output, files + [config])
     with Checkpoint(files) as ckpt:
-        model = _sg.model_of(config)
+        cfg = _sg.config_of(config)
         start = time.perf_counter()
         entries = [(view, dtype, shape) for dtype, shape, view in ckpt.tensors.values()]
         try:
-            text = _sg.expected_text(list(ckpt.tensors), entries, model, args.tp, args.mode,
-                                     canonical, args.nan_rule, args.threads)
+            text = _sg.expected_text(list(ckpt.tensors), entries, cfg, args.tp, args.ep,
+                                     args.mode, canonical, args.nan_rule, args.threads)
         finally:
             del entries
         ckpt.check_unchanged()

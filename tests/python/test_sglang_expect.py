@@ -61,6 +61,42 @@ def config(qwen2):
             "intermediate_size": INTER, "vocab_size": VOCAB, "tie_word_embeddings": not qwen2}
 
 
+EXPERTS, MOE_INTER = 4, 16
+
+
+def moe_model(seed):
+    """{HF name: (dtype, shape, raw)} of a small F32 Qwen3-MoE model: q_norm/k_norm, and in
+    every layer a router and EXPERTS experts (SGLang builds no dense layer in a Qwen3-MoE)."""
+    rng = random.Random(seed)
+
+    def t(*shape):
+        n = 1
+        for d in shape:
+            n *= d
+        return ("F32", shape, rng.randbytes(4 * n))
+    tensors = {n: v for n, v in model(seed, True).items() if ".mlp." not in n}
+    tensors = {n: v for n, v in tensors.items() if not n.endswith("_proj.bias")}
+    for layer in range(LAYERS):
+        p = "model.layers.%d." % layer
+        tensors[p + "self_attn.q_norm.weight"] = t(HEAD_DIM)
+        tensors[p + "self_attn.k_norm.weight"] = t(HEAD_DIM)
+        tensors[p + "mlp.gate.weight"] = t(EXPERTS, HIDDEN)
+        for e in range(EXPERTS):
+            x = p + "mlp.experts.%d." % e
+            tensors[x + "gate_proj.weight"] = t(MOE_INTER, HIDDEN)
+            tensors[x + "up_proj.weight"] = t(MOE_INTER, HIDDEN)
+            tensors[x + "down_proj.weight"] = t(HIDDEN, MOE_INTER)
+    return tensors
+
+
+def moe_config():
+    return {"architectures": ["Qwen3MoeForCausalLM"], "hidden_size": HIDDEN,
+            "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS, "head_dim": HEAD_DIM,
+            "intermediate_size": INTER, "moe_intermediate_size": MOE_INTER, "vocab_size": VOCAB,
+            "num_experts": EXPERTS, "num_experts_per_tok": 2, "decoder_sparse_step": 1,
+            "mlp_only_layers": [], "tie_word_embeddings": False}
+
+
 def arrays(tensors):
     """The reference's F32 tensors as NumPy arrays (views of the bytes)."""
     return {n: np.frombuffer(raw, dtype=np.float32).reshape(shape)
@@ -77,6 +113,11 @@ def llama():
     return model(12, False)
 
 
+@pytest.fixture(scope="module")
+def qwen3_moe():
+    return moe_model(13)
+
+
 @pytest.fixture
 def checkpoint(ref, qwen2, tmp_path):
     """The Qwen2 model as a two-file checkpoint with its config.json."""
@@ -86,6 +127,16 @@ def checkpoint(ref, qwen2, tmp_path):
     ref.write_safetensors(str(d / "model-00001-of-00002.safetensors"), dict(items[:10]))
     ref.write_safetensors(str(d / "model-00002-of-00002.safetensors"), dict(items[10:]))
     (d / "config.json").write_text(json.dumps(config(True)))
+    return d
+
+
+@pytest.fixture
+def moe_checkpoint(ref, qwen3_moe, tmp_path):
+    """The Qwen3-MoE model as a one-file checkpoint with its config.json."""
+    d = tmp_path / "qwen3-moe"
+    d.mkdir()
+    ref.write_safetensors(str(d / "model.safetensors"), qwen3_moe)
+    (d / "config.json").write_text(json.dumps(moe_config()))
     return d
 
 
@@ -148,6 +199,56 @@ def test_torch_bf16_state_dict(ref):
     sd["model.norm.weight"].requires_grad_(True)
     got = tensorhash.sglang_expected(sd, config(True), 4)
     assert got["ranks"] == ref.sglang_expected(tensors, config(True), 4)["ranks"]
+
+
+@pytest.mark.parametrize("tp,ep", [(1, 1), (2, 1), (2, 2), (4, 2), (4, 4), (8, 4)])
+def test_qwen3_moe_expected_per_ep_rank(ref, qwen3_moe, tp, ep):
+    """Experts stacked per EP rank (w13_weight, w2_weight), the router and q/k norms replicated:
+    the same reply as the reference's in both SGLang modes."""
+    got = tensorhash.sglang_expected(arrays(qwen3_moe), moe_config(), tp, ep=ep)
+    assert got["ranks"] == ref.sglang_expected(qwen3_moe, moe_config(), tp, ep=ep)["ranks"]
+    names = got["ranks"][0]["checksums"]
+    assert "model.layers.1.mlp.experts.w13_weight" in names
+    assert "model.layers.1.mlp.gate.weight" in names
+    assert "model.layers.0.mlp.experts.w2_weight" in names
+    assert not any("gate_up_proj" in n for n in names)
+    cpu = tensorhash.sglang_expected(arrays(qwen3_moe), moe_config(), tp, ep=ep,
+                                     mode="sglang-cpu")
+    assert cpu["ranks"] == ref.sglang_expected(qwen3_moe, moe_config(), tp, ep=ep,
+                                               mode="sglang-cpu")["ranks"]
+
+
+def test_ep_mismatch_is_named(qwen3_moe):
+    """An engine run with another --ep differs in the experts only, and the report says so."""
+    ep1 = tensorhash.sglang_expected(arrays(qwen3_moe), moe_config(), 4, ep=1)
+    ep2 = tensorhash.sglang_expected(arrays(qwen3_moe), moe_config(), 4, ep=2)
+    c = tensorhash.compare_sglang(ep1, ep2)
+    assert not c.ok and c.mismatched
+    assert {m.name.rsplit(".", 1)[-1] for m in c.mismatched} <= {"w13_weight", "w2_weight"}
+    assert "only MoE expert weights (w13_weight, w2_weight) differ" in c.summary()
+
+
+def test_moe_expected_refuses_what_sglang_would_not_load(qwen3_moe):
+    sd = arrays(qwen3_moe)
+    no_expert = {n: a for n, a in sd.items() if ".experts.3." not in n}
+    for state_dict, cfg, tp, ep, code, text in [
+            (sd, moe_config(), 4, 3, "invalid_argument", "ep 3 does not divide tp 4"),
+            (sd, moe_config(), 8, 8, "invalid_argument", "not divisible by ep 8"),
+            (sd, moe_config(), 2, 0, "invalid_argument", "ep must be an int from 1 to 2^63-1"),
+            (no_expert, moe_config(), 1, 1, "invalid_argument", "experts.3"),
+            (sd, dict(moe_config(), mlp_only_layers=[0]), 1, 1, "invalid_argument",
+             "builds every decoder layer with experts"),
+            (sd, dict(moe_config(), decoder_sparse_step=2), 1, 1, "invalid_argument",
+             "decoder_sparse_step is not 1"),
+            (dict(sd, **{"model.layers.0.mlp.down_proj.weight": np.zeros((HIDDEN, INTER))}),
+             moe_config(), 1, 1, "invalid_argument", "is a dense MLP weight"),
+            (sd, dict(moe_config(), mlp_only_layers=3), 1, 1, "parse_error",
+             "mlp_only_layers is not an array"),
+            (sd, {n: v for n, v in moe_config().items() if n != "num_experts"}, 1, 1,
+             "parse_error", "num_experts")]:
+        with pytest.raises(tensorhash.Error) as e:
+            tensorhash.sglang_expected(state_dict, cfg, tp, ep=ep)
+        assert e.value.code == code and text in e.value.message, e.value
 
 
 def test_expected_refuses_what_sglang_would_not_load(qwen2):
@@ -359,6 +460,31 @@ def test_expect_same_as_the_cpp_cli(checkpoint, tmp_path, flags):
     r_cpp = subprocess.run([CLI, "expect", str(checkpoint)] + flags, capture_output=True,
                            text=True)
     assert run("expect", checkpoint, *flags).stdout == r_cpp.stdout
+
+
+def test_cli_expect_ep(ref, qwen3_moe, moe_checkpoint, tmp_path):
+    out = tmp_path / "ep2.json"
+    r = run("expect", moe_checkpoint, "--tp", 4, "--ep", 2, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert ", tp 4, ep 2: " in r.stderr
+    reply = json.loads(out.read_text())
+    assert reply["ranks"] == ref.sglang_expected(qwen3_moe, moe_config(), 4, ep=2)["ranks"]
+    for args, text in [(("--ep", 0), "--ep must be at least 1"),
+                       (("--ep", 3), "ep 3 does not divide tp 4")]:
+        r = run("expect", moe_checkpoint, "--tp", 4, "-o", tmp_path / "never.json", *args)
+        assert r.returncode == 2 and text in r.stderr, (args, r.stderr)
+    assert not (tmp_path / "never.json").exists()
+
+
+@needs_cli
+@pytest.mark.parametrize("flags", [["--tp", "4", "--ep", "2"],
+                                   ["--tp", "2", "--ep", "2", "--mode", "sglang-cpu"],
+                                   ["--tp", "4", "--ep", "3"]])
+def test_expect_ep_same_as_the_cpp_cli(moe_checkpoint, flags):
+    cpp = subprocess.run([CLI, "expect", str(moe_checkpoint)] + flags, capture_output=True,
+                         text=True)
+    py = run("expect", moe_checkpoint, *flags)
+    assert (py.returncode, py.stdout, py.stderr) == (cpp.returncode, cpp.stdout, cpp.stderr)
 
 
 @needs_cli
